@@ -45,12 +45,17 @@ impl WriteBatch {
 
     /// An empty batch with room for `n` operations.
     pub fn with_capacity(n: usize) -> Self {
-        WriteBatch { ops: Vec::with_capacity(n) }
+        WriteBatch {
+            ops: Vec::with_capacity(n),
+        }
     }
 
     /// Adds a put.
     pub fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
-        self.ops.push(BatchOp::Put { key: key.into(), value: value.into() });
+        self.ops.push(BatchOp::Put {
+            key: key.into(),
+            value: value.into(),
+        });
         self
     }
 
@@ -100,7 +105,9 @@ impl WriteBatch {
 
 impl FromIterator<BatchOp> for WriteBatch {
     fn from_iter<I: IntoIterator<Item = BatchOp>>(iter: I) -> Self {
-        WriteBatch { ops: iter.into_iter().collect() }
+        WriteBatch {
+            ops: iter.into_iter().collect(),
+        }
     }
 }
 

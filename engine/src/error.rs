@@ -35,7 +35,10 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Whether a failure of this kind is usually transient (a retry may succeed).
     pub fn is_transient_by_default(self) -> bool {
-        matches!(self, ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Conflict)
+        matches!(
+            self,
+            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Conflict
+        )
     }
 
     /// A short, stable, lowercase name for logs and metrics.
@@ -249,7 +252,9 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -18,7 +18,10 @@ pub struct KeyRange {
 impl KeyRange {
     /// Every key.
     pub fn all() -> Self {
-        KeyRange { start: Bound::Unbounded, end: Bound::Unbounded }
+        KeyRange {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+        }
     }
 
     /// Any pair of bounds.
@@ -28,12 +31,18 @@ impl KeyRange {
 
     /// Keys `k` with `start <= k < end`.
     pub fn between(start: impl Into<Bytes>, end: impl Into<Bytes>) -> Self {
-        KeyRange { start: Bound::Included(start.into()), end: Bound::Excluded(end.into()) }
+        KeyRange {
+            start: Bound::Included(start.into()),
+            end: Bound::Excluded(end.into()),
+        }
     }
 
     /// Keys `k` with `start <= k`.
     pub fn from_key(start: impl Into<Bytes>) -> Self {
-        KeyRange { start: Bound::Included(start.into()), end: Bound::Unbounded }
+        KeyRange {
+            start: Bound::Included(start.into()),
+            end: Bound::Unbounded,
+        }
     }
 
     /// Keys that begin with `prefix` (every key when the prefix is empty).
@@ -43,7 +52,11 @@ impl KeyRange {
             Some(succ) => Bound::Excluded(Bytes::from(succ)),
             None => Bound::Unbounded,
         };
-        let start = if prefix.is_empty() { Bound::Unbounded } else { Bound::Included(prefix) };
+        let start = if prefix.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Included(prefix)
+        };
         KeyRange { start, end }
     }
 
@@ -139,7 +152,9 @@ mod tests {
     fn inverted_and_empty_ranges_are_empty() {
         assert!(KeyRange::between(&b"b"[..], &b"a"[..]).is_empty());
         assert!(KeyRange::between(&b"a"[..], &b"a"[..]).is_empty());
-        assert!(!KeyRange::new(Bound::Included("a".into()), Bound::Included("a".into())).is_empty());
+        assert!(
+            !KeyRange::new(Bound::Included("a".into()), Bound::Included("a".into())).is_empty()
+        );
         assert!(!KeyRange::all().is_empty());
     }
 }

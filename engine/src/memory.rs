@@ -49,10 +49,17 @@ impl MemoryBackend {
     }
 
     fn with_capabilities(caps: Capabilities) -> Self {
-        let shared = Arc::new(Shared { caps, keyspaces: Mutex::new(HashMap::new()) });
+        let shared = Arc::new(Shared {
+            caps,
+            keyspaces: Mutex::new(HashMap::new()),
+        });
         let keyspace: Arc<str> = Arc::from(DEFAULT_KEYSPACE);
         let map = shared.map_for(&keyspace);
-        MemoryBackend { keyspace, map, shared }
+        MemoryBackend {
+            keyspace,
+            map,
+            shared,
+        }
     }
 
     /// The keyspace this handle addresses.
@@ -133,7 +140,11 @@ impl MemoryBackend {
 
 impl Shared {
     fn map_for(&self, name: &Arc<str>) -> Arc<RwLock<Map>> {
-        self.keyspaces.lock().entry(name.clone()).or_default().clone()
+        self.keyspaces
+            .lock()
+            .entry(name.clone())
+            .or_default()
+            .clone()
     }
 }
 
@@ -161,7 +172,11 @@ impl StorageBackend for MemoryBackend {
         check_keyspace_name(name)?;
         let keyspace: Arc<str> = Arc::from(name);
         let map = self.shared.map_for(&keyspace);
-        Ok(MemoryBackend { keyspace, map, shared: self.shared.clone() })
+        Ok(MemoryBackend {
+            keyspace,
+            map,
+            shared: self.shared.clone(),
+        })
     }
 
     fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Bytes>>> + Send {

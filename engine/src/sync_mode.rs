@@ -35,7 +35,10 @@ pub enum SyncMode {
 impl SyncMode {
     /// `Normal` with an fsync every `every` commits and no interval.
     pub fn normal(every: u32) -> Self {
-        SyncMode::Normal { every, interval: None }
+        SyncMode::Normal {
+            every,
+            interval: None,
+        }
     }
 
     /// A short name for logs, benchmark labels and test names.

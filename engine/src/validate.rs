@@ -11,7 +11,11 @@ pub fn check_key(caps: &Capabilities, op: Operation, key: &[u8]) -> Result<()> {
     if key.len() > caps.max_key_size {
         return Err(Error::invalid_input(
             op,
-            format!("key is {} bytes, the limit is {}", key.len(), caps.max_key_size),
+            format!(
+                "key is {} bytes, the limit is {}",
+                key.len(),
+                caps.max_key_size
+            ),
         )
         .with_key(key));
     }
@@ -23,7 +27,11 @@ pub fn check_value(caps: &Capabilities, op: Operation, key: &[u8], value: &[u8])
     if value.len() > caps.max_value_size {
         return Err(Error::invalid_input(
             op,
-            format!("value is {} bytes, the limit is {}", value.len(), caps.max_value_size),
+            format!(
+                "value is {} bytes, the limit is {}",
+                value.len(),
+                caps.max_value_size
+            ),
         )
         .with_key(key));
     }
@@ -71,7 +79,14 @@ mod tests {
     #[test]
     fn keyspace_names() {
         assert!(check_keyspace_name("episodes-v2.1_a").is_ok());
-        for bad in ["", "has space", "semi;colon", "quote'", &"x".repeat(65), "ünï"] {
+        for bad in [
+            "",
+            "has space",
+            "semi;colon",
+            "quote'",
+            &"x".repeat(65),
+            "ünï",
+        ] {
             let err = check_keyspace_name(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
         }
@@ -79,7 +94,10 @@ mod tests {
 
     #[test]
     fn batch_reports_the_bad_index() {
-        let caps = Capabilities { max_value_size: 4, ..Default::default() };
+        let caps = Capabilities {
+            max_value_size: 4,
+            ..Default::default()
+        };
         let mut batch = WriteBatch::new();
         batch.put("a", "ok").put("b", "too long");
         let err = check_batch(&caps, &batch).unwrap_err();

@@ -1,1 +1,38 @@
-pub fn x(){}
+//! # strata-redb
+//!
+//! A [`StorageBackend`](strata::StorageBackend) in one local [redb](https://docs.rs/redb)
+//! file: ordered, transactional, crash-safe, with the durability chosen by
+//! [`SyncMode`](strata::SyncMode):
+//!
+//! | mode | redb commit | lost on a crash |
+//! |---|---|---|
+//! | `Full` | `Durability::Immediate`, concurrent writers grouped into one commit | nothing acknowledged |
+//! | `Normal { every: N, interval }` | `None`, with an `Immediate` commit every N commits / after `interval` | at most N-1 commits |
+//! | `Checkpoint` | `None`; `Immediate` on `flush()` and clean close | since the last flush |
+//! | `Off` | `None`; `Immediate` only on `flush()` and clean close | anything since open |
+//!
+//! ```no_run
+//! use strata::{StorageBackend, SyncMode};
+//! use strata_redb::RedbBackend;
+//!
+//! # async fn demo() -> strata::Result<()> {
+//! let store = RedbBackend::builder("app.redb").sync_mode(SyncMode::normal(16)).open().await?;
+//! let notes = store.keyspace("notes")?;
+//! notes.put("n1".into(), "hello".into()).await?;
+//! assert_eq!(notes.get(b"n1").await?.as_deref(), Some(&b"hello"[..]));
+//! store.close().await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod backend;
+mod blocking;
+mod config;
+mod error;
+mod sync_policy;
+mod writer;
+
+pub use backend::RedbBackend;
+pub use config::{
+    DEFAULT_CACHE_SIZE, DEFAULT_MAX_GROUP_SIZE, DEFAULT_WRITER_SPIN, RedbBuilder, RedbConfig,
+};

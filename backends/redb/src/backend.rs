@@ -1,0 +1,332 @@
+//! `RedbBackend`: the handle users hold, reads on the blocking pool, writes via the writer.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use crossbeam_channel::Sender;
+use redb::{Database, ReadableDatabase, TableError};
+use strata::validate::{check_batch, check_key, check_keyspace_name, check_put};
+use strata::{
+    BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, KeyRange, Operation, Result, StorageBackend,
+    SyncMode, WriteBatch,
+};
+use tokio::sync::oneshot;
+
+use crate::blocking;
+use crate::config::{RedbBuilder, RedbConfig};
+use crate::error::{redb_error, writer_gone};
+use crate::writer::{self, Request, WriterConfig, table_def};
+
+/// Prefix of the redb tables holding keyspaces; other prefixes are kept for internal tables.
+const KEYSPACE_TABLE_PREFIX: &str = "kv.";
+
+/// A key-value store in one redb file: local, crash-safe, ordered.
+///
+/// Reads run on tokio's blocking pool; all writes go through one writer thread that gathers
+/// concurrent writes into one transaction (group commit) and fsyncs as the [`SyncMode`]
+/// says. No redb call ever runs on an async runtime's worker thread.
+///
+/// Clones and [`keyspace`](StorageBackend::keyspace) handles share the file. The file closes
+/// when the last handle is dropped: the writer makes pending commits durable first (a clean
+/// close), so dropping the last handle may block for one fsync; call
+/// [`close`](RedbBackend::close) to do that without blocking.
+#[derive(Clone)]
+pub struct RedbBackend {
+    table: Arc<str>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// `None` only while dropping, so the writer thread drops the last reference.
+    db: Option<Arc<Database>>,
+    requests: Option<Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    caps: Capabilities,
+    config: RedbConfig,
+}
+
+impl RedbBackend {
+    /// A builder for a store in the file at `path` (created if missing).
+    pub fn builder(path: impl Into<std::path::PathBuf>) -> RedbBuilder {
+        RedbBuilder::new(path)
+    }
+
+    pub(crate) fn open_with(config: RedbConfig) -> Result<Self> {
+        config.validate()?;
+        let db = Database::builder()
+            .set_cache_size(config.cache_size)
+            .create(&config.path)
+            .map_err(|e| {
+                redb_error(Operation::Open, e).with_context("path", config.path.display())
+            })?;
+        let db = Arc::new(db);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let writer_config = WriterConfig {
+            sync_mode: config.sync_mode,
+            max_group_size: config.max_group_size,
+            spin: config.writer_spin,
+        };
+        let writer_db = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("strata-redb-writer".into())
+            .spawn(move || writer::run(writer_db, rx, writer_config))
+            .map_err(|e| {
+                Error::unexpected(Operation::Open, "cannot start the redb writer thread")
+                    .with_source(e)
+            })?;
+        let caps = Capabilities {
+            max_key_size: config.max_key_size,
+            max_value_size: config.max_value_size,
+            persistent: true,
+            crash_durable: config.sync_mode.is_crash_durable(),
+            ..Capabilities::default()
+        };
+        let shared = Shared {
+            db: Some(db),
+            requests: Some(tx),
+            writer: Some(writer),
+            caps,
+            config,
+        };
+        Ok(RedbBackend {
+            table: table_name(DEFAULT_KEYSPACE),
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &RedbConfig {
+        &self.shared.config
+    }
+
+    /// The sync mode in force.
+    pub fn sync_mode(&self) -> SyncMode {
+        self.shared.config.sync_mode
+    }
+
+    /// The keyspace this handle addresses.
+    pub fn keyspace_name(&self) -> &str {
+        &self.table[KEYSPACE_TABLE_PREFIX.len()..]
+    }
+
+    /// Closes this handle; when it is the last one, waits (off the runtime) for the writer to
+    /// make pending commits durable and release the file.
+    pub async fn close(self) -> Result<()> {
+        let RedbBackend { shared, .. } = self;
+        if let Some(shared) = Arc::into_inner(shared) {
+            blocking::run(move || drop(shared)).await?;
+        }
+        Ok(())
+    }
+
+    fn db(&self) -> Arc<Database> {
+        // `db` is only taken in `Drop`, when no handle exists any more.
+        self.shared
+            .db
+            .clone()
+            .expect("database present while a handle exists")
+    }
+
+    async fn send_write(&self, op: Operation, ops: Vec<BatchOp>) -> Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Write {
+            op,
+            table: self.table.clone(),
+            ops,
+            reply,
+        };
+        self.send(op, request)?;
+        answer.await.map_err(|_| writer_gone(op))?
+    }
+
+    fn send(&self, op: Operation, request: Request) -> Result<()> {
+        match &self.shared.requests {
+            Some(tx) => tx.send(request).map_err(|_| writer_gone(op)),
+            None => Err(writer_gone(op)),
+        }
+    }
+
+    /// Runs a read closure against this keyspace's table on the blocking pool.
+    async fn read<T, F>(&self, op: Operation, f: F) -> Result<T>
+    where
+        F: FnOnce(Option<&redb::ReadOnlyTable<&'static [u8], &'static [u8]>>) -> Result<T>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db();
+        let table = self.table.clone();
+        blocking::run(move || {
+            let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+            match txn.open_table(table_def(&table)) {
+                Ok(t) => f(Some(&t)),
+                Err(TableError::TableDoesNotExist(_)) => f(None),
+                Err(e) => Err(redb_error(op, e)),
+            }
+        })
+        .await
+        .map_err(|e| e.with_operation(op))?
+    }
+}
+
+fn table_name(keyspace: &str) -> Arc<str> {
+    Arc::from(format!("{KEYSPACE_TABLE_PREFIX}{keyspace}"))
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Hand the last database reference to the writer, close its channel, and wait: once
+        // the join returns, pending commits are durable and the file lock is released.
+        self.db.take();
+        self.requests.take();
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("redb writer thread panicked");
+        }
+    }
+}
+
+impl fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbBackend")
+            .field("path", &self.shared.config.path)
+            .field("keyspace", &self.keyspace_name())
+            .field("sync_mode", &self.shared.config.sync_mode)
+            .finish()
+    }
+}
+
+impl StorageBackend for RedbBackend {
+    fn capabilities(&self) -> Capabilities {
+        self.shared.caps
+    }
+
+    fn keyspace(&self, name: &str) -> Result<Self> {
+        check_keyspace_name(name)?;
+        Ok(RedbBackend {
+            table: table_name(name),
+            shared: self.shared.clone(),
+        })
+    }
+
+    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Bytes>>> + Send {
+        let checked = check_key(&self.shared.caps, Operation::Get, key);
+        let key = key.to_vec();
+        async move {
+            checked?;
+            self.read(Operation::Get, move |table| {
+                let Some(table) = table else { return Ok(None) };
+                let value = table
+                    .get(key.as_slice())
+                    .map_err(|e| redb_error(Operation::Get, e))?;
+                Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
+            })
+            .await
+        }
+    }
+
+    fn get_many(&self, keys: &[Bytes]) -> impl Future<Output = Result<Vec<Option<Bytes>>>> + Send {
+        let checked = keys
+            .iter()
+            .try_for_each(|k| check_key(&self.shared.caps, Operation::GetMany, k));
+        let keys = keys.to_vec();
+        async move {
+            checked?;
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.read(Operation::GetMany, move |table| {
+                let Some(table) = table else {
+                    return Ok(vec![None; keys.len()]);
+                };
+                keys.iter()
+                    .map(|k| {
+                        let value = table
+                            .get(k.as_ref())
+                            .map_err(|e| redb_error(Operation::GetMany, e))?;
+                        Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
+                    })
+                    .collect()
+            })
+            .await
+        }
+    }
+
+    fn put(&self, key: Bytes, value: Bytes) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            check_put(&self.shared.caps, Operation::Put, &key, &value)?;
+            self.send_write(Operation::Put, vec![BatchOp::Put { key, value }])
+                .await
+                .map(|_| ())
+        }
+    }
+
+    fn delete(&self, key: &[u8]) -> impl Future<Output = Result<bool>> + Send {
+        let checked = check_key(&self.shared.caps, Operation::Delete, key);
+        let key = Bytes::copy_from_slice(key);
+        async move {
+            checked?;
+            self.send_write(Operation::Delete, vec![BatchOp::Delete { key }])
+                .await
+        }
+    }
+
+    fn write_batch(&self, batch: WriteBatch) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            check_batch(&self.shared.caps, &batch)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.send_write(Operation::WriteBatch, batch.into_ops())
+                .await
+                .map(|_| ())
+        }
+    }
+
+    fn scan(
+        &self,
+        range: KeyRange,
+        limit: Option<usize>,
+    ) -> impl Future<Output = Result<Vec<(Bytes, Bytes)>>> + Send {
+        async move {
+            let limit = limit.unwrap_or(usize::MAX);
+            if range.is_empty() || limit == 0 {
+                return Ok(Vec::new());
+            }
+            self.read(Operation::Scan, move |table| {
+                let Some(table) = table else {
+                    return Ok(Vec::new());
+                };
+                let op = Operation::Scan;
+                let mut out = Vec::new();
+                for entry in table
+                    .range::<&[u8]>(range.as_bounds())
+                    .map_err(|e| redb_error(op, e))?
+                {
+                    let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+                    out.push((
+                        Bytes::copy_from_slice(k.value()),
+                        Bytes::copy_from_slice(v.value()),
+                    ));
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+                Ok(out)
+            })
+            .await
+        }
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let (reply, answer) = oneshot::channel();
+            self.send(Operation::Flush, Request::Flush { reply })?;
+            answer.await.map_err(|_| writer_gone(Operation::Flush))?
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Configuration of a redb store and the builder that opens it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use strata::{DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE, Error, Operation, Result, SyncMode};
+
+use crate::RedbBackend;
+
+/// Default size of redb's page cache, in bytes.
+pub const DEFAULT_CACHE_SIZE: usize = 64 * 1024 * 1024;
+/// Default largest number of callers' writes gathered into one transaction.
+pub const DEFAULT_MAX_GROUP_SIZE: usize = 512;
+/// Default time the writer thread spins for more work before sleeping.
+pub const DEFAULT_WRITER_SPIN: Duration = Duration::from_micros(50);
+
+/// Settings of a redb store. Build one with [`RedbBackend::builder`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedbConfig {
+    /// The database file; created if missing.
+    pub path: PathBuf,
+    /// redb's page cache, in bytes. Default: [`DEFAULT_CACHE_SIZE`].
+    pub cache_size: usize,
+    /// When acknowledged writes reach the disk. Default: [`SyncMode::Full`].
+    pub sync_mode: SyncMode,
+    /// Most callers' writes committed in one transaction (group commit). Default:
+    /// [`DEFAULT_MAX_GROUP_SIZE`].
+    pub max_group_size: usize,
+    /// How long the writer spins for the next write before sleeping; trades a little CPU for
+    /// lower latency of back-to-back writes. Default: [`DEFAULT_WRITER_SPIN`].
+    pub writer_spin: Duration,
+    /// Largest key accepted, in bytes. Default: [`DEFAULT_MAX_KEY_SIZE`].
+    pub max_key_size: usize,
+    /// Largest value accepted, in bytes. Default: [`DEFAULT_MAX_VALUE_SIZE`].
+    pub max_value_size: usize,
+}
+
+impl RedbConfig {
+    /// Defaults for a file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RedbConfig {
+            path: path.into(),
+            cache_size: DEFAULT_CACHE_SIZE,
+            sync_mode: SyncMode::Full,
+            max_group_size: DEFAULT_MAX_GROUP_SIZE,
+            writer_spin: DEFAULT_WRITER_SPIN,
+            max_key_size: DEFAULT_MAX_KEY_SIZE,
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+        }
+    }
+
+    /// Checks the settings, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: &str| {
+            Err(Error::invalid_input(Operation::Open, msg).with_context("backend", "redb"))
+        };
+        if let SyncMode::Normal { every: 0, .. } = self.sync_mode {
+            return bad("SyncMode::Normal needs every >= 1");
+        }
+        if let SyncMode::Normal {
+            interval: Some(i), ..
+        } = self.sync_mode
+            && i.is_zero()
+        {
+            return bad("SyncMode::Normal interval must be positive");
+        }
+        if self.max_group_size == 0 {
+            return bad("max_group_size must be at least 1");
+        }
+        // redb refuses values over 3 GiB; keep well under it.
+        if self.max_value_size > (1 << 31) {
+            return bad("max_value_size must be at most 2 GiB");
+        }
+        if self.max_key_size == 0 || self.max_key_size > (1 << 20) {
+            return bad("max_key_size must be between 1 byte and 1 MiB");
+        }
+        Ok(())
+    }
+}
+
+/// Builds and opens a [`RedbBackend`]; every setter's default is in [`RedbConfig`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RedbBuilder {
+    config: RedbConfig,
+}
+
+impl RedbBuilder {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
+        RedbBuilder {
+            config: RedbConfig::new(path),
+        }
+    }
+
+    /// Starts from a complete configuration.
+    pub fn from_config(config: RedbConfig) -> Self {
+        RedbBuilder { config }
+    }
+
+    /// Sets the durability mode (default [`SyncMode::Full`]).
+    pub fn sync_mode(mut self, mode: SyncMode) -> Self {
+        self.config.sync_mode = mode;
+        self
+    }
+
+    /// Sets redb's page cache size in bytes (default 64 MiB).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.config.cache_size = bytes;
+        self
+    }
+
+    /// Sets the most writes gathered into one transaction (default 512).
+    pub fn max_group_size(mut self, n: usize) -> Self {
+        self.config.max_group_size = n;
+        self
+    }
+
+    /// Sets how long the writer spins before sleeping (default 50 µs; zero never spins).
+    pub fn writer_spin(mut self, spin: Duration) -> Self {
+        self.config.writer_spin = spin;
+        self
+    }
+
+    /// Sets the largest key accepted (default 4 KiB).
+    pub fn max_key_size(mut self, bytes: usize) -> Self {
+        self.config.max_key_size = bytes;
+        self
+    }
+
+    /// Sets the largest value accepted (default 16 MiB).
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.config.max_value_size = bytes;
+        self
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &RedbConfig {
+        &self.config
+    }
+
+    /// Opens (or creates) the store, doing the file work off the async runtime.
+    pub async fn open(self) -> Result<RedbBackend> {
+        crate::blocking::run(move || RedbBackend::open_with(self.config)).await?
+    }
+
+    /// Opens (or creates) the store on the calling thread. Do not call from an async task.
+    pub fn open_blocking(self) -> Result<RedbBackend> {
+        RedbBackend::open_with(self.config)
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+}

@@ -1,0 +1,60 @@
+//! Translation of redb's errors into Strata's, keeping the source.
+
+use strata::{Error, ErrorKind, Operation};
+
+/// Converts any redb error into a Strata [`Error`] for `op`.
+pub(crate) fn redb_error(op: Operation, err: impl Into<redb::Error>) -> Error {
+    let err: redb::Error = err.into();
+    let (kind, transient, message) = match &err {
+        redb::Error::Corrupted(_) => (ErrorKind::Corrupted, false, "the redb file is corrupted"),
+        redb::Error::ValueTooLarge(_) => {
+            (ErrorKind::InvalidInput, false, "value too large for redb")
+        }
+        redb::Error::DatabaseAlreadyOpen => (
+            ErrorKind::Unavailable,
+            true,
+            "the redb file is already open (locked by another handle or process)",
+        ),
+        redb::Error::UpgradeRequired(_) => (
+            ErrorKind::Unexpected,
+            false,
+            "the redb file uses an older format and needs an upgrade",
+        ),
+        redb::Error::Io(_) | redb::Error::PreviousIo => {
+            (ErrorKind::Unexpected, false, "I/O error in redb")
+        }
+        redb::Error::DatabaseClosed => (ErrorKind::Closed, false, "the redb database is closed"),
+        redb::Error::TableTypeMismatch { .. } | redb::Error::TableIsMultimap(_) => (
+            ErrorKind::Unexpected,
+            false,
+            "the redb table does not have the expected type",
+        ),
+        _ => (ErrorKind::Unexpected, false, "redb error"),
+    };
+    Error::new(kind, op, message)
+        .with_transient(transient)
+        .with_context("backend", "redb")
+        .with_source(err)
+}
+
+/// The error for a call made after the writer thread stopped.
+pub(crate) fn writer_gone(op: Operation) -> Error {
+    Error::new(ErrorKind::Closed, op, "the redb writer thread has stopped")
+        .with_transient(false)
+        .with_context("backend", "redb")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_kinds_and_keeps_source() {
+        let err = redb_error(Operation::Put, redb::StorageError::ValueTooLarge(1 << 33));
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(std::error::Error::source(&err).is_some());
+        let err = redb_error(Operation::Get, redb::DatabaseError::DatabaseAlreadyOpen);
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.is_transient());
+    }
+}

@@ -1,0 +1,5 @@
+//! Shared test support for Strata: harnesses that open each backend for the conformance
+//! suite, and the helpers the crash tests use. The tests themselves live in `tests/`.
+#![deny(missing_docs)]
+
+pub mod harness;
