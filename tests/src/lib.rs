@@ -2,4 +2,5 @@
 //! suite, and the helpers the crash tests use. The tests themselves live in `tests/`.
 #![deny(missing_docs)]
 
+pub mod crash;
 pub mod harness;
