@@ -68,6 +68,7 @@ impl RedbBackend {
             sync_mode: config.sync_mode,
             max_group_size: config.max_group_size,
             spin: config.writer_spin,
+            group_wait: config.group_wait,
         };
         let writer_db = db.clone();
         let writer = std::thread::Builder::new()

@@ -14,6 +14,9 @@ pub const DEFAULT_MAX_GROUP_SIZE: usize = 512;
 /// Default time the writer thread spins for more work before sleeping.
 pub const DEFAULT_WRITER_SPIN: Duration = Duration::from_micros(50);
 
+/// Default longest wait for more writers to join a group about to be fsynced.
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_micros(200);
+
 /// Settings of a redb store. Build one with [`RedbBackend::builder`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -30,6 +33,10 @@ pub struct RedbConfig {
     /// How long the writer spins for the next write before sleeping; trades a little CPU for
     /// lower latency of back-to-back writes. Default: [`DEFAULT_WRITER_SPIN`].
     pub writer_spin: Duration,
+    /// Longest wait, before an fsync, for the writers of the previous group to join this one.
+    /// Only happens when the previous group was larger than what is queued, so a lone writer
+    /// never waits. Default: [`DEFAULT_GROUP_WAIT`].
+    pub group_wait: Duration,
     /// Largest key accepted, in bytes. Default: [`DEFAULT_MAX_KEY_SIZE`].
     pub max_key_size: usize,
     /// Largest value accepted, in bytes. Default: [`DEFAULT_MAX_VALUE_SIZE`].
@@ -45,6 +52,7 @@ impl RedbConfig {
             sync_mode: SyncMode::Full,
             max_group_size: DEFAULT_MAX_GROUP_SIZE,
             writer_spin: DEFAULT_WRITER_SPIN,
+            group_wait: DEFAULT_GROUP_WAIT,
             max_key_size: DEFAULT_MAX_KEY_SIZE,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
         }
@@ -119,6 +127,12 @@ impl RedbBuilder {
     /// Sets how long the writer spins before sleeping (default 50 µs; zero never spins).
     pub fn writer_spin(mut self, spin: Duration) -> Self {
         self.config.writer_spin = spin;
+        self
+    }
+
+    /// Sets the longest wait for more writers before an fsync (default 200 µs; zero never waits).
+    pub fn group_wait(mut self, wait: Duration) -> Self {
+        self.config.group_wait = wait;
         self
     }
 

@@ -34,5 +34,6 @@ mod writer;
 
 pub use backend::RedbBackend;
 pub use config::{
-    DEFAULT_CACHE_SIZE, DEFAULT_MAX_GROUP_SIZE, DEFAULT_WRITER_SPIN, RedbBuilder, RedbConfig,
+    DEFAULT_CACHE_SIZE, DEFAULT_GROUP_WAIT, DEFAULT_MAX_GROUP_SIZE, DEFAULT_WRITER_SPIN,
+    RedbBuilder, RedbConfig,
 };

@@ -43,6 +43,7 @@ pub(crate) struct WriterConfig {
     pub(crate) sync_mode: SyncMode,
     pub(crate) max_group_size: usize,
     pub(crate) spin: Duration,
+    pub(crate) group_wait: Duration,
 }
 
 /// Runs until every sender is dropped, then makes the last commits durable (a clean close)
@@ -50,17 +51,33 @@ pub(crate) struct WriterConfig {
 pub(crate) fn run(db: Arc<Database>, requests: Receiver<Request>, config: WriterConfig) {
     let mut policy = SyncPolicy::new(config.sync_mode, Instant::now());
     let mut group: Vec<Request> = Vec::with_capacity(config.max_group_size);
+    let mut last_group_len = 1;
     loop {
         let Some(first) = next_request(&requests, &db, &mut policy, config.spin) else {
             break;
         };
         group.push(first);
-        while group.len() < config.max_group_size {
-            match requests.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
+        gather(&requests, &mut group, config.max_group_size);
+        // An fsync is about to be paid. If the last group was larger, its writers are likely
+        // re-submitting right now: wait a moment for them so they share this fsync instead of
+        // paying the next one (PostgreSQL's commit_delay, made adaptive). A lone writer never
+        // waits.
+        let target = last_group_len.min(config.max_group_size);
+        let fsync_due = matches!(
+            policy.durability_for_next(false, Instant::now()),
+            Durability::Immediate
+        );
+        if fsync_due && group.len() < target {
+            let deadline = Instant::now() + config.group_wait;
+            while group.len() < target && Instant::now() < deadline {
+                match requests.try_recv() {
+                    Ok(request) => group.push(request),
+                    Err(TryRecvError::Empty) => std::thread::yield_now(),
+                    Err(TryRecvError::Disconnected) => break,
+                }
             }
         }
+        last_group_len = group.len().max(1);
         commit_group(&db, &mut group, &mut policy);
     }
     if policy.has_unsynced() {
@@ -69,6 +86,16 @@ pub(crate) fn run(db: Arc<Database>, requests: Receiver<Request>, config: Writer
         }
     }
     drop(db);
+}
+
+/// Moves every request already queued into `group`, up to `max` in all.
+fn gather(requests: &Receiver<Request>, group: &mut Vec<Request>, max: usize) {
+    while group.len() < max {
+        match requests.try_recv() {
+            Ok(request) => group.push(request),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Waits for the next request: spins briefly, then sleeps, waking for `Normal`'s interval.

@@ -1,0 +1,222 @@
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+//! strata-redb against raw redb at the same durability, in one run.
+//!
+//! `cargo bench -p strata-bench --bench redb`
+//!
+//! - `put/{full,off}/{strata,raw}`: one put, awaited, per iteration.
+//! - `get/{strata,raw}`: a point read of a present key.
+//! - `batch1000/{strata,raw}`: 1,000 puts in one atomic batch (Full).
+//! - `group_commit/…`: `Full` puts from 1, 8 and 64 concurrent writers, against raw redb
+//!   with one fsync per put; throughput is in puts per second.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use redb::Durability;
+use strata::{StorageBackend, SyncMode, WriteBatch};
+use strata_bench::raw_redb::RawRedb;
+use strata_redb::RedbBackend;
+
+const VALUE_LEN: usize = 128;
+
+fn key(n: u64) -> Vec<u8> {
+    format!("key-{n:012}").into_bytes()
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn bench_put(c: &mut Criterion) {
+    let value = vec![7u8; VALUE_LEN];
+    for (name, mode, durability) in [
+        ("full", SyncMode::Full, Durability::Immediate),
+        ("off", SyncMode::Off, Durability::None),
+    ] {
+        let mut group = c.benchmark_group(format!("put/{name}"));
+        let dir = tempfile::tempdir().unwrap();
+        let rt = current_thread();
+        let store = rt
+            .block_on(
+                RedbBackend::builder(dir.path().join("s.redb"))
+                    .sync_mode(mode)
+                    .open(),
+            )
+            .unwrap();
+        let counter = AtomicU64::new(0);
+        group.bench_function("strata", |b| {
+            b.to_async(&rt).iter(|| {
+                let k = Bytes::from(key(counter.fetch_add(1, Ordering::Relaxed)));
+                let v = Bytes::from(value.clone());
+                let store = &store;
+                async move { store.put(k, v).await.unwrap() }
+            })
+        });
+        let raw = RawRedb::create(&dir.path().join("raw.redb"));
+        group.bench_function("raw", |b| {
+            b.iter(|| {
+                raw.put(
+                    &key(counter.fetch_add(1, Ordering::Relaxed)),
+                    &value,
+                    durability,
+                )
+            })
+        });
+        group.finish();
+    }
+}
+
+fn bench_get(c: &mut Criterion) {
+    let mut group = c.benchmark_group("get");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    let store = rt
+        .block_on(
+            RedbBackend::builder(dir.path().join("s.redb"))
+                .sync_mode(SyncMode::Off)
+                .open(),
+        )
+        .unwrap();
+    let raw = RawRedb::create(&dir.path().join("raw.redb"));
+    let value = vec![7u8; VALUE_LEN];
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..10_000).map(|n| (key(n), value.clone())).collect();
+    let mut batch = WriteBatch::new();
+    for (k, v) in &entries {
+        batch.put(k.clone(), v.clone());
+    }
+    rt.block_on(store.write_batch(batch)).unwrap();
+    raw.put_batch(&entries, Durability::Immediate);
+    let counter = AtomicU64::new(0);
+    group.bench_function("strata", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = key(counter.fetch_add(7919, Ordering::Relaxed) % 10_000);
+            let store = &store;
+            async move { assert!(store.get(&k).await.unwrap().is_some()) }
+        })
+    });
+    group.bench_function("raw", |b| {
+        b.iter(|| {
+            assert!(
+                raw.get(&key(counter.fetch_add(7919, Ordering::Relaxed) % 10_000))
+                    .is_some()
+            )
+        })
+    });
+    group.finish();
+}
+
+fn bench_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("batch1000");
+    group.throughput(Throughput::Elements(1000));
+    let dir = tempfile::tempdir().unwrap();
+    let rt = current_thread();
+    let store = rt
+        .block_on(RedbBackend::builder(dir.path().join("s.redb")).open())
+        .unwrap();
+    let raw = RawRedb::create(&dir.path().join("raw.redb"));
+    let value = vec![7u8; VALUE_LEN];
+    let counter = AtomicU64::new(0);
+    group.bench_function("strata", |b| {
+        b.to_async(&rt).iter(|| {
+            let mut batch = WriteBatch::with_capacity(1000);
+            for _ in 0..1000 {
+                batch.put(key(counter.fetch_add(1, Ordering::Relaxed)), value.clone());
+            }
+            let store = &store;
+            async move { store.write_batch(batch).await.unwrap() }
+        })
+    });
+    group.bench_function("raw", |b| {
+        b.iter(|| {
+            let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..1000)
+                .map(|_| (key(counter.fetch_add(1, Ordering::Relaxed)), value.clone()))
+                .collect();
+            raw.put_batch(&entries, Durability::Immediate)
+        })
+    });
+    group.finish();
+}
+
+fn bench_group_commit(c: &mut Criterion) {
+    const PUTS_PER_ITER: u64 = 1024;
+    let mut group = c.benchmark_group("group_commit");
+    group.throughput(Throughput::Elements(PUTS_PER_ITER));
+    let dir = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    let store = rt
+        .block_on(
+            RedbBackend::builder(dir.path().join("s.redb"))
+                .sync_mode(SyncMode::Full)
+                .open(),
+        )
+        .unwrap();
+    let counter = Arc::new(AtomicU64::new(0));
+    let value = Bytes::from(vec![7u8; VALUE_LEN]);
+    for writers in [1u64, 8, 64] {
+        group.bench_with_input(
+            BenchmarkId::new("strata_full", writers),
+            &writers,
+            |b, &writers| {
+                b.to_async(&rt).iter(|| {
+                    let (store, counter, value) = (store.clone(), counter.clone(), value.clone());
+                    async move {
+                        let tasks: Vec<_> = (0..writers)
+                            .map(|_| {
+                                let (store, counter, value) =
+                                    (store.clone(), counter.clone(), value.clone());
+                                tokio::spawn(async move {
+                                    for _ in 0..PUTS_PER_ITER / writers {
+                                        let k = Bytes::from(key(
+                                            counter.fetch_add(1, Ordering::Relaxed)
+                                        ));
+                                        store.put(k, value.clone()).await.unwrap();
+                                    }
+                                })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.unwrap();
+                        }
+                    }
+                })
+            },
+        );
+    }
+    let raw = RawRedb::create(&dir.path().join("raw.redb"));
+    group.bench_function("raw_fsync_per_put", |b| {
+        b.iter(|| {
+            for _ in 0..PUTS_PER_ITER {
+                raw.put(
+                    &key(counter.fetch_add(1, Ordering::Relaxed)),
+                    &value,
+                    Durability::Immediate,
+                );
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench_put, bench_get, bench_batch, bench_group_commit
+}
+criterion_main!(benches);

@@ -1,0 +1,358 @@
+//! Strata demo: an embedded store (a redb file, no server) under a realistic workload —
+//! concurrent writes, skewed reads, prefix scans, updates and deletes — then a summary.
+//!
+//! ```text
+//! cargo run --release -p strata-examples --bin demo -- [--dir DIR] [--episodes N] [--sync MODE]
+//! ```
+//! MODE is `full` (default), `normal:N`, `checkpoint` or `off`. Without `--dir` the store
+//! lives in a temporary directory that is removed at the end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use strata::{KeyRange, StorageBackend, SyncMode, WriteBatch};
+use strata_examples::latency::{Latencies, human, human_bytes};
+use strata_examples::progress::Progress;
+use strata_examples::rng::{Rng, Zipf};
+use strata_redb::RedbBackend;
+
+const DAYS: u64 = 100;
+const WRITERS: u64 = 16;
+const READERS: u64 = 8;
+
+struct Args {
+    dir: Option<PathBuf>,
+    episodes: u64,
+    sync: SyncMode,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        dir: None,
+        episodes: 20_000,
+        sync: SyncMode::Full,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--dir" => args.dir = Some(PathBuf::from(value()?)),
+            "--episodes" => {
+                args.episodes = value()?.parse().map_err(|e| format!("--episodes: {e}"))?
+            }
+            "--sync" => {
+                let v = value()?;
+                args.sync = match v.as_str() {
+                    "full" => SyncMode::Full,
+                    "checkpoint" => SyncMode::Checkpoint,
+                    "off" => SyncMode::Off,
+                    other => match other.strip_prefix("normal:").and_then(|n| n.parse().ok()) {
+                        Some(n) => SyncMode::normal(n),
+                        None => return Err(format!("unknown sync mode {v:?}")),
+                    },
+                }
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: demo [--dir DIR] [--episodes N] [--sync full|normal:N|checkpoint|off]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if args.episodes < WRITERS {
+        return Err(format!("--episodes must be at least {WRITERS}"));
+    }
+    Ok(args)
+}
+
+fn episode_key(id: u64) -> Bytes {
+    Bytes::from(format!("ep/{:03}/{id:07}", id % DAYS))
+}
+
+/// A JSON-like record of a few hundred bytes, like an agent's episode log.
+fn episode_value(id: u64, version: u32, rng: &mut Rng) -> Bytes {
+    let steps: Vec<String> = (0..3 + rng.below(6))
+        .map(|s| {
+            format!(
+                "{{\"step\":{s},\"action\":\"tool_call\",\"ok\":{}}}",
+                rng.below(10) > 1
+            )
+        })
+        .collect();
+    Bytes::from(format!(
+        "{{\"id\":{id},\"version\":{version},\"day\":{},\"task\":\"summarise the quarterly report #{id}\",\"steps\":[{}],\"tags\":[\"demo\",\"day-{}\"]}}",
+        id % DAYS,
+        steps.join(","),
+        id % DAYS
+    ))
+}
+
+#[derive(Default)]
+struct Report {
+    rows: BTreeMap<&'static str, (Latencies, Duration)>,
+}
+
+impl Report {
+    fn add(&mut self, op: &'static str, lat: Latencies, wall: Duration) {
+        let row = self.rows.entry(op).or_default();
+        row.0.merge(lat);
+        row.1 += wall;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(args).await {
+        eprintln!("demo failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> strata::Result<()> {
+    let temp = tempfile::tempdir().map_err(|e| {
+        strata::Error::unexpected(strata::Operation::Open, "temp dir").with_source(e)
+    })?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        strata::Error::unexpected(strata::Operation::Open, "create --dir").with_source(e)
+    })?;
+    let path = dir.join("strata-demo.redb");
+    println!(
+        "Strata demo — embedded store at {} (sync mode: {:?})\n",
+        path.display(),
+        args.sync
+    );
+
+    let store = RedbBackend::builder(&path)
+        .sync_mode(args.sync)
+        .open()
+        .await?;
+    let episodes = store.keyspace("episodes")?;
+    let stats = store.keyspace("stats")?;
+    let mut report = Report::default();
+
+    // 1. Load: 16 concurrent writers; 3 of 4 episodes go in batches of 25, 1 in 4 as single
+    // puts, so group commit and atomic batches both work.
+    let started = Instant::now();
+    let mut progress = Progress::new("writing episodes", args.episodes);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Latencies, Latencies)>();
+    for w in 0..WRITERS {
+        let (episodes, tx) = (episodes.clone(), tx.clone());
+        let per_writer = args.episodes / WRITERS + u64::from(w < args.episodes % WRITERS);
+        tokio::spawn(async move {
+            let mut rng = Rng::new(w + 1);
+            let (mut puts, mut batches) = (Latencies::default(), Latencies::default());
+            let mut done = 0;
+            while done < per_writer {
+                let id = |i: u64| (done + i) * WRITERS + w;
+                if rng.below(4) == 0 {
+                    let t = Instant::now();
+                    episodes
+                        .put(episode_key(id(0)), episode_value(id(0), 1, &mut rng))
+                        .await?;
+                    puts.record(t.elapsed());
+                    done += 1;
+                    let _ = tx.send((1, std::mem::take(&mut puts), Latencies::default()));
+                } else {
+                    let n = 25.min(per_writer - done);
+                    let mut batch = WriteBatch::with_capacity(n as usize);
+                    for i in 0..n {
+                        batch.put(episode_key(id(i)), episode_value(id(i), 1, &mut rng));
+                    }
+                    let t = Instant::now();
+                    episodes.write_batch(batch).await?;
+                    batches.record(t.elapsed());
+                    done += n;
+                    let _ = tx.send((n, Latencies::default(), std::mem::take(&mut batches)));
+                }
+            }
+            Ok::<_, strata::Error>(())
+        });
+    }
+    drop(tx);
+    let (mut puts, mut batches) = (Latencies::default(), Latencies::default());
+    let mut written = 0;
+    while let Some((n, p, b)) = rx.recv().await {
+        written += n;
+        puts.merge(p);
+        batches.merge(b);
+        progress.advance(n);
+    }
+    if written != args.episodes {
+        return Err(strata::Error::unexpected(
+            strata::Operation::Put,
+            format!("only {written} of {} episodes written", args.episodes),
+        ));
+    }
+    progress.finish();
+    let load_wall = started.elapsed();
+    report.add("put (single)", puts, load_wall);
+    report.add("write_batch (25)", batches, load_wall);
+
+    // 2. Skewed reads: Zipf(0.99) over the episodes, 8 concurrent readers.
+    let reads = args.episodes * 3;
+    let zipf = Arc::new(Zipf::new(args.episodes as usize, 0.99));
+    let started = Instant::now();
+    let mut progress = Progress::new("reading (zipf 0.99)", reads);
+    let mut handles = Vec::new();
+    for r in 0..READERS {
+        let (episodes, zipf) = (episodes.clone(), zipf.clone());
+        handles.push(tokio::spawn(async move {
+            let mut rng = Rng::new(100 + r);
+            let mut lat = Latencies::default();
+            let mut found = 0u64;
+            for _ in 0..reads / READERS {
+                let id = zipf.sample(&mut rng) as u64;
+                let t = Instant::now();
+                found += u64::from(episodes.get(&episode_key(id)).await?.is_some());
+                lat.record(t.elapsed());
+            }
+            Ok::<_, strata::Error>((lat, found))
+        }));
+    }
+    let mut lat = Latencies::default();
+    let mut found = 0;
+    for h in handles {
+        let (l, f) = h.await.expect("reader task")?;
+        progress.advance(l.count() as u64);
+        lat.merge(l);
+        found += f;
+    }
+    progress.finish();
+    if found != lat.count() as u64 {
+        return Err(strata::Error::unexpected(
+            strata::Operation::Get,
+            "a written episode was not found",
+        ));
+    }
+    report.add("get", lat, started.elapsed());
+
+    // 3. Prefix scans: the first 50 episodes of a day.
+    let started = Instant::now();
+    let mut lat = Latencies::default();
+    let mut rng = Rng::new(999);
+    for _ in 0..1000 {
+        let day = rng.below(DAYS);
+        let t = Instant::now();
+        let rows = episodes
+            .scan(KeyRange::prefix(format!("ep/{day:03}/")), Some(50))
+            .await?;
+        lat.record(t.elapsed());
+        debug_assert!(
+            rows.iter()
+                .all(|(k, _)| k.starts_with(format!("ep/{day:03}/").as_bytes()))
+        );
+    }
+    report.add("scan (prefix, 50)", lat, started.elapsed());
+
+    // 4. Updates and deletes, then a counter in another keyspace.
+    let started = Instant::now();
+    let (mut upd, mut del) = (Latencies::default(), Latencies::default());
+    let mut deleted = 0;
+    for i in 0..1000u64 {
+        let id = rng.below(args.episodes);
+        let t = Instant::now();
+        if i % 4 == 0 {
+            deleted += u64::from(episodes.delete(&episode_key(id)).await?);
+            del.record(t.elapsed());
+        } else {
+            episodes
+                .put(episode_key(id), episode_value(id, 2, &mut rng))
+                .await?;
+            upd.record(t.elapsed());
+        }
+    }
+    let wall = started.elapsed();
+    report.add("put (update)", upd, wall);
+    report.add("delete", del, wall);
+    stats
+        .put("episodes_deleted".into(), Bytes::from(deleted.to_string()))
+        .await?;
+    store.flush().await?;
+
+    // 5. Close and reopen: everything is still there.
+    drop((episodes, stats));
+    store.close().await?;
+    let t = Instant::now();
+    let store = RedbBackend::builder(&path)
+        .sync_mode(args.sync)
+        .open()
+        .await?;
+    let reopen = t.elapsed();
+    let episodes = store.keyspace("episodes")?;
+    let kept = episodes.scan(KeyRange::all(), None).await?;
+    let bytes: u64 = kept.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
+    let stats_rows = store
+        .keyspace("stats")?
+        .scan(KeyRange::all(), None)
+        .await?
+        .len();
+    let file_size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    drop(episodes);
+    store.close().await?;
+
+    print_report(&mut report);
+    println!("\nWhere the data lives");
+    println!("  file            {}", path.display());
+    println!("  file size       {}", human_bytes(file_size));
+    println!("  sync mode       {:?}", args.sync);
+    println!(
+        "  keyspace        episodes: {} entries ({} of keys+values); stats: {stats_rows} entry",
+        kept.len(),
+        human_bytes(bytes)
+    );
+    println!(
+        "  after reopen    all {} surviving episodes read back; reopen took {}",
+        kept.len(),
+        human(reopen)
+    );
+    println!(
+        "  expected        {} written − {deleted} deleted = {}",
+        args.episodes,
+        args.episodes - deleted
+    );
+    if kept.len() as u64 != args.episodes - deleted {
+        return Err(strata::Error::unexpected(
+            strata::Operation::Open,
+            "the reopened store does not hold what was written",
+        ));
+    }
+    if args.dir.is_none() {
+        println!("  (temporary directory; pass --dir DIR to keep the file)");
+    }
+    Ok(())
+}
+
+fn print_report(report: &mut Report) {
+    println!(
+        "\n{:<20} {:>8} {:>12} {:>10} {:>10} {:>10}",
+        "operation", "count", "ops/s", "p50", "p95", "p99"
+    );
+    println!("{}", "─".repeat(75));
+    for (op, (lat, wall)) in report.rows.iter_mut() {
+        let ops = lat.count() as f64 / wall.as_secs_f64().max(1e-9);
+        println!(
+            "{op:<20} {:>8} {:>12.0} {:>10} {:>10} {:>10}",
+            lat.count(),
+            ops,
+            human(lat.percentile(50.0)),
+            human(lat.percentile(95.0)),
+            human(lat.percentile(99.0))
+        );
+    }
+}
