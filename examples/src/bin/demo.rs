@@ -209,32 +209,34 @@ async fn run(args: Args) -> strata::Result<()> {
     let zipf = Arc::new(Zipf::new(args.episodes as usize, 0.99));
     let started = Instant::now();
     let mut progress = Progress::new("reading (zipf 0.99)", reads);
-    let mut handles = Vec::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Latencies, u64)>();
     for r in 0..READERS {
-        let (episodes, zipf) = (episodes.clone(), zipf.clone());
-        handles.push(tokio::spawn(async move {
+        let (episodes, zipf, tx) = (episodes.clone(), zipf.clone(), tx.clone());
+        tokio::spawn(async move {
             let mut rng = Rng::new(100 + r);
-            let mut lat = Latencies::default();
-            let mut found = 0u64;
-            for _ in 0..reads / READERS {
+            let (mut lat, mut found) = (Latencies::default(), 0u64);
+            for i in 0..reads / READERS {
                 let id = zipf.sample(&mut rng) as u64;
                 let t = Instant::now();
                 found += u64::from(episodes.get(&episode_key(id)).await?.is_some());
                 lat.record(t.elapsed());
+                if i % 500 == 499 {
+                    let _ = tx.send((std::mem::take(&mut lat), std::mem::take(&mut found)));
+                }
             }
-            Ok::<_, strata::Error>((lat, found))
-        }));
+            let _ = tx.send((lat, found));
+            Ok::<_, strata::Error>(())
+        });
     }
-    let mut lat = Latencies::default();
-    let mut found = 0;
-    for h in handles {
-        let (l, f) = h.await.expect("reader task")?;
+    drop(tx);
+    let (mut lat, mut found) = (Latencies::default(), 0);
+    while let Some((l, f)) = rx.recv().await {
         progress.advance(l.count() as u64);
         lat.merge(l);
         found += f;
     }
     progress.finish();
-    if found != lat.count() as u64 {
+    if lat.count() as u64 != reads / READERS * READERS || found != lat.count() as u64 {
         return Err(strata::Error::unexpected(
             strata::Operation::Get,
             "a written episode was not found",
@@ -263,18 +265,27 @@ async fn run(args: Args) -> strata::Result<()> {
     // 4. Updates and deletes, then a counter in another keyspace.
     let started = Instant::now();
     let (mut upd, mut del) = (Latencies::default(), Latencies::default());
+    // The live episode ids, kept alongside to check the store after reopening.
+    let mut live: std::collections::BTreeSet<u64> = (0..args.episodes).collect();
     let mut deleted = 0;
     for i in 0..1000u64 {
         let id = rng.below(args.episodes);
         let t = Instant::now();
         if i % 4 == 0 {
-            deleted += u64::from(episodes.delete(&episode_key(id)).await?);
+            let was_there = episodes.delete(&episode_key(id)).await?;
             del.record(t.elapsed());
+            if was_there != live.remove(&id) {
+                return Err(strata::Error::unexpected(
+                    strata::Operation::Delete,
+                    "delete disagreed with the model",
+                ));
+            }
+            deleted += u64::from(was_there);
         } else {
-            episodes
-                .put(episode_key(id), episode_value(id, 2, &mut rng))
-                .await?;
+            let value = episode_value(id, 2, &mut rng);
+            episodes.put(episode_key(id), value).await?;
             upd.record(t.elapsed());
+            live.insert(id);
         }
     }
     let wall = started.elapsed();
@@ -321,12 +332,30 @@ async fn run(args: Args) -> strata::Result<()> {
         kept.len(),
         human(reopen)
     );
+    let mut kept_ids: Vec<u64> = kept
+        .iter()
+        .filter_map(|(k, _)| {
+            std::str::from_utf8(k)
+                .ok()?
+                .rsplit('/')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    kept_ids.sort_unstable();
+    let expected: Vec<u64> = live.iter().copied().collect();
     println!(
-        "  expected        {} written − {deleted} deleted = {}",
+        "  check           {} live episodes expected ({} written, {deleted} deleted, some re-created): {}",
+        expected.len(),
         args.episodes,
-        args.episodes - deleted
+        if kept_ids == expected {
+            "all present, nothing extra"
+        } else {
+            "MISMATCH"
+        }
     );
-    if kept.len() as u64 != args.episodes - deleted {
+    if kept_ids != expected {
         return Err(strata::Error::unexpected(
             strata::Operation::Open,
             "the reopened store does not hold what was written",
