@@ -54,14 +54,20 @@ impl RedbBackend {
         RedbBuilder::new(path)
     }
 
-    pub(crate) fn open_with(config: RedbConfig) -> Result<Self> {
+    pub(crate) fn open_with(
+        config: RedbConfig,
+        storage: Option<Box<dyn redb::StorageBackend>>,
+    ) -> Result<Self> {
         config.validate()?;
-        let db = Database::builder()
-            .set_cache_size(config.cache_size)
-            .create(&config.path)
-            .map_err(|e| {
-                redb_error(Operation::Open, e).with_context("path", config.path.display())
-            })?;
+        let mut builder = Database::builder();
+        builder.set_cache_size(config.cache_size);
+        let opened = match storage {
+            Some(storage) => builder.create_with_backend(crate::storage::BoxedStorage(storage)),
+            None => builder.create(&config.path),
+        };
+        let db = opened.map_err(|e| {
+            redb_error(Operation::Open, e).with_context("path", config.path.display())
+        })?;
         let db = Arc::new(db);
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_config = WriterConfig {

@@ -88,22 +88,36 @@ impl RedbConfig {
 }
 
 /// Builds and opens a [`RedbBackend`]; every setter's default is in [`RedbConfig`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 #[must_use]
 pub struct RedbBuilder {
     config: RedbConfig,
+    storage: Option<Box<dyn redb::StorageBackend>>,
 }
 
 impl RedbBuilder {
     pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         RedbBuilder {
             config: RedbConfig::new(path),
+            storage: None,
         }
     }
 
     /// Starts from a complete configuration.
     pub fn from_config(config: RedbConfig) -> Self {
-        RedbBuilder { config }
+        RedbBuilder {
+            config,
+            storage: None,
+        }
+    }
+
+    /// Stores the database in `storage` instead of the file at the path (for example
+    /// `redb::backends::InMemoryBackend`, or a wrapper that injects I/O faults or observes
+    /// which thread does I/O). The path is then only a label. A custom storage gets no
+    /// cross-process file lock.
+    pub fn storage_backend(mut self, storage: impl redb::StorageBackend) -> Self {
+        self.storage = Some(Box::new(storage));
+        self
     }
 
     /// Sets the durability mode (default [`SyncMode::Full`]).
@@ -155,12 +169,12 @@ impl RedbBuilder {
 
     /// Opens (or creates) the store, doing the file work off the async runtime.
     pub async fn open(self) -> Result<RedbBackend> {
-        crate::blocking::run(move || RedbBackend::open_with(self.config)).await?
+        crate::blocking::run(move || RedbBackend::open_with(self.config, self.storage)).await?
     }
 
     /// Opens (or creates) the store on the calling thread. Do not call from an async task.
     pub fn open_blocking(self) -> Result<RedbBackend> {
-        RedbBackend::open_with(self.config)
+        RedbBackend::open_with(self.config, self.storage)
     }
 
     /// The database path.

@@ -29,6 +29,7 @@ mod backend;
 mod blocking;
 mod config;
 mod error;
+mod storage;
 mod sync_policy;
 mod writer;
 
