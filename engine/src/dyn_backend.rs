@@ -86,17 +86,17 @@ impl StorageBackend for DynBackend {
     fn keyspace(&self, name: &str) -> Result<Self> {
         (**self).dyn_keyspace(name)
     }
-    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Bytes>>> + Send {
-        async move { (**self).dyn_get(key).await }
+    async fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        (**self).dyn_get(key).await
     }
-    fn get_many(&self, keys: &[Bytes]) -> impl Future<Output = Result<Vec<Option<Bytes>>>> + Send {
-        async move { (**self).dyn_get_many(keys).await }
+    async fn get_many(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
+        (**self).dyn_get_many(keys).await
     }
     fn put(&self, key: Bytes, value: Bytes) -> impl Future<Output = Result<()>> + Send {
         (**self).dyn_put(key, value)
     }
-    fn delete(&self, key: &[u8]) -> impl Future<Output = Result<bool>> + Send {
-        async move { (**self).dyn_delete(key).await }
+    async fn delete(&self, key: &[u8]) -> Result<bool> {
+        (**self).dyn_delete(key).await
     }
     fn write_batch(&self, batch: WriteBatch) -> impl Future<Output = Result<()>> + Send {
         (**self).dyn_write_batch(batch)

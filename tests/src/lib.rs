@@ -4,3 +4,4 @@
 
 pub mod crash;
 pub mod harness;
+pub mod ops;

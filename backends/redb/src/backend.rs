@@ -263,13 +263,11 @@ impl StorageBackend for RedbBackend {
         }
     }
 
-    fn put(&self, key: Bytes, value: Bytes) -> impl Future<Output = Result<()>> + Send {
-        async move {
-            check_put(&self.shared.caps, Operation::Put, &key, &value)?;
-            self.send_write(Operation::Put, vec![BatchOp::Put { key, value }])
-                .await
-                .map(|_| ())
-        }
+    async fn put(&self, key: Bytes, value: Bytes) -> Result<()> {
+        check_put(&self.shared.caps, Operation::Put, &key, &value)?;
+        self.send_write(Operation::Put, vec![BatchOp::Put { key, value }])
+            .await
+            .map(|_| ())
     }
 
     fn delete(&self, key: &[u8]) -> impl Future<Output = Result<bool>> + Send {
@@ -282,58 +280,48 @@ impl StorageBackend for RedbBackend {
         }
     }
 
-    fn write_batch(&self, batch: WriteBatch) -> impl Future<Output = Result<()>> + Send {
-        async move {
-            check_batch(&self.shared.caps, &batch)?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            self.send_write(Operation::WriteBatch, batch.into_ops())
-                .await
-                .map(|_| ())
+    async fn write_batch(&self, batch: WriteBatch) -> Result<()> {
+        check_batch(&self.shared.caps, &batch)?;
+        if batch.is_empty() {
+            return Ok(());
         }
-    }
-
-    fn scan(
-        &self,
-        range: KeyRange,
-        limit: Option<usize>,
-    ) -> impl Future<Output = Result<Vec<(Bytes, Bytes)>>> + Send {
-        async move {
-            let limit = limit.unwrap_or(usize::MAX);
-            if range.is_empty() || limit == 0 {
-                return Ok(Vec::new());
-            }
-            self.read(Operation::Scan, move |table| {
-                let Some(table) = table else {
-                    return Ok(Vec::new());
-                };
-                let op = Operation::Scan;
-                let mut out = Vec::new();
-                for entry in table
-                    .range::<&[u8]>(range.as_bounds())
-                    .map_err(|e| redb_error(op, e))?
-                {
-                    let (k, v) = entry.map_err(|e| redb_error(op, e))?;
-                    out.push((
-                        Bytes::copy_from_slice(k.value()),
-                        Bytes::copy_from_slice(v.value()),
-                    ));
-                    if out.len() >= limit {
-                        break;
-                    }
-                }
-                Ok(out)
-            })
+        self.send_write(Operation::WriteBatch, batch.into_ops())
             .await
-        }
+            .map(|_| ())
     }
 
-    fn flush(&self) -> impl Future<Output = Result<()>> + Send {
-        async move {
-            let (reply, answer) = oneshot::channel();
-            self.send(Operation::Flush, Request::Flush { reply })?;
-            answer.await.map_err(|_| writer_gone(Operation::Flush))?
+    async fn scan(&self, range: KeyRange, limit: Option<usize>) -> Result<Vec<(Bytes, Bytes)>> {
+        let limit = limit.unwrap_or(usize::MAX);
+        if range.is_empty() || limit == 0 {
+            return Ok(Vec::new());
         }
+        self.read(Operation::Scan, move |table| {
+            let Some(table) = table else {
+                return Ok(Vec::new());
+            };
+            let op = Operation::Scan;
+            let mut out = Vec::new();
+            for entry in table
+                .range::<&[u8]>(range.as_bounds())
+                .map_err(|e| redb_error(op, e))?
+            {
+                let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+                out.push((
+                    Bytes::copy_from_slice(k.value()),
+                    Bytes::copy_from_slice(v.value()),
+                ));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Operation::Flush, Request::Flush { reply })?;
+        answer.await.map_err(|_| writer_gone(Operation::Flush))?
     }
 }

@@ -9,7 +9,7 @@
 //! capability (persistence) are generated only when asked for, and assert the capability
 //! they rely on.
 //!
-//! ```ignore
+//! ```text
 //! mod memory {
 //!     strata::conformance_suite!(strata::conformance::MemoryHarness::default());
 //! }

@@ -1,0 +1,260 @@
+//! Arbitrary operation sequences checked against a `BTreeMap` model: shared by the fuzz
+//! target `backend_ops` and by the corpus replay test, so CI exercises every fuzz input.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::Bytes;
+use strata::{ErrorKind, KeyRange, MemoryBackend, StorageBackend, SyncMode, WriteBatch};
+use strata_redb::RedbBackend;
+
+/// Key limit of the stores under test, small so the fuzzer reaches it.
+pub const MAX_KEY: usize = 16;
+/// Value limit of the stores under test.
+pub const MAX_VALUE: usize = 64;
+
+/// A key drawn from a small space so operations collide, with 0x00/0xFF edge bytes.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum FuzzKey {
+    /// One of 16 short keys.
+    Small(u8),
+    /// Arbitrary bytes (possibly over the limit).
+    Raw(Vec<u8>),
+}
+
+impl FuzzKey {
+    fn bytes(&self) -> Bytes {
+        match self {
+            FuzzKey::Small(n) => {
+                let n = n % 16;
+                let edge = match n % 4 {
+                    0 => 0x00,
+                    1 => 0xFF,
+                    _ => b'k',
+                };
+                Bytes::from(vec![b'a' + n / 4, edge, n])
+            }
+            FuzzKey::Raw(raw) => Bytes::copy_from_slice(raw),
+        }
+    }
+}
+
+/// One operation.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Op {
+    /// `put`.
+    Put(FuzzKey, Vec<u8>),
+    /// `get`.
+    Get(FuzzKey),
+    /// `delete`.
+    Delete(FuzzKey),
+    /// `get_many`.
+    GetMany(Vec<FuzzKey>),
+    /// `write_batch` of puts (`Some`) and deletes (`None`).
+    Batch(Vec<(FuzzKey, Option<Vec<u8>>)>),
+    /// `scan` between two keys, each bound included or excluded, with a limit.
+    Scan(Option<(FuzzKey, bool)>, Option<(FuzzKey, bool)>, Option<u8>),
+    /// `scan` of a prefix.
+    Prefix(Vec<u8>, Option<u8>),
+    /// `flush`.
+    Flush,
+}
+
+/// Decodes a fuzz input into at most 64 operations.
+pub fn decode(data: &[u8]) -> Vec<Op> {
+    let mut u = Unstructured::new(data);
+    let mut ops = Vec::new();
+    while ops.len() < 64 {
+        match Op::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    ops
+}
+
+/// Runs one fuzz input against a memory store and a redb store (in-memory storage).
+pub fn run_input(data: &[u8]) {
+    let ops = decode(data);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let memory = MemoryBackend::with_limits(MAX_KEY, MAX_VALUE);
+        check_against_model(&memory, &ops).await;
+        let redb = RedbBackend::builder("fuzz.redb")
+            .storage_backend(redb::backends::InMemoryBackend::new())
+            .sync_mode(SyncMode::Off)
+            .writer_spin(std::time::Duration::ZERO)
+            .max_key_size(MAX_KEY)
+            .max_value_size(MAX_VALUE)
+            .open()
+            .await
+            .expect("open redb");
+        check_against_model(&redb, &ops).await;
+        redb.close().await.expect("close redb");
+    });
+}
+
+fn valid_key(k: &[u8]) -> bool {
+    k.len() <= MAX_KEY
+}
+
+fn to_bound(b: &Option<(FuzzKey, bool)>) -> Bound<Bytes> {
+    match b {
+        None => Bound::Unbounded,
+        Some((k, true)) => Bound::Included(k.bytes()),
+        Some((k, false)) => Bound::Excluded(k.bytes()),
+    }
+}
+
+/// Applies `ops` to `store` and to a model, panicking on the first disagreement.
+pub async fn check_against_model<B: StorageBackend>(store: &B, ops: &[Op]) {
+    let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
+    for (step, op) in ops.iter().enumerate() {
+        let ctx = || format!("step {step}: {op:?} on {store:?}");
+        match op {
+            Op::Put(k, v) => {
+                let (k, v) = (k.bytes(), Bytes::copy_from_slice(v));
+                let result = store.put(k.clone(), v.clone()).await;
+                if valid_key(&k) && v.len() <= MAX_VALUE {
+                    result.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                    model.insert(k, v);
+                } else {
+                    assert_eq!(
+                        result.unwrap_err().kind(),
+                        ErrorKind::InvalidInput,
+                        "{}",
+                        ctx()
+                    );
+                }
+            }
+            Op::Get(k) => {
+                let k = k.bytes();
+                let result = store.get(&k).await;
+                if valid_key(&k) {
+                    assert_eq!(
+                        result.unwrap_or_else(|e| panic!("{}: {e}", ctx())),
+                        model.get(&k).cloned(),
+                        "{}",
+                        ctx()
+                    );
+                } else {
+                    assert_eq!(
+                        result.unwrap_err().kind(),
+                        ErrorKind::InvalidInput,
+                        "{}",
+                        ctx()
+                    );
+                }
+            }
+            Op::Delete(k) => {
+                let k = k.bytes();
+                let result = store.delete(&k).await;
+                if valid_key(&k) {
+                    let removed = result.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                    assert_eq!(removed, model.remove(&k).is_some(), "{}", ctx());
+                } else {
+                    assert_eq!(
+                        result.unwrap_err().kind(),
+                        ErrorKind::InvalidInput,
+                        "{}",
+                        ctx()
+                    );
+                }
+            }
+            Op::GetMany(keys) => {
+                let keys: Vec<Bytes> = keys.iter().map(FuzzKey::bytes).collect();
+                let result = store.get_many(&keys).await;
+                if keys.iter().all(|k| valid_key(k)) {
+                    let expected: Vec<Option<Bytes>> =
+                        keys.iter().map(|k| model.get(k).cloned()).collect();
+                    assert_eq!(
+                        result.unwrap_or_else(|e| panic!("{}: {e}", ctx())),
+                        expected,
+                        "{}",
+                        ctx()
+                    );
+                } else {
+                    assert_eq!(
+                        result.unwrap_err().kind(),
+                        ErrorKind::InvalidInput,
+                        "{}",
+                        ctx()
+                    );
+                }
+            }
+            Op::Batch(entries) => {
+                let mut batch = WriteBatch::new();
+                let mut valid = true;
+                for (k, v) in entries {
+                    let k = k.bytes();
+                    valid &= valid_key(&k) && v.as_ref().is_none_or(|v| v.len() <= MAX_VALUE);
+                    match v {
+                        Some(v) => batch.put(k, Bytes::copy_from_slice(v)),
+                        None => batch.delete(k),
+                    };
+                }
+                let result = store.write_batch(batch.clone()).await;
+                if valid {
+                    result.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                    for op in batch.into_ops() {
+                        match op {
+                            strata::BatchOp::Put { key, value } => {
+                                model.insert(key, value);
+                            }
+                            strata::BatchOp::Delete { key } => {
+                                model.remove(&key);
+                            }
+                        }
+                    }
+                } else {
+                    assert_eq!(
+                        result.unwrap_err().kind(),
+                        ErrorKind::InvalidInput,
+                        "{}",
+                        ctx()
+                    );
+                }
+            }
+            Op::Scan(start, end, limit) => {
+                let range = KeyRange::new(to_bound(start), to_bound(end));
+                check_scan(store, &model, range, limit.map(usize::from), &ctx).await;
+            }
+            Op::Prefix(prefix, limit) => {
+                let range = KeyRange::prefix(Bytes::copy_from_slice(prefix));
+                check_scan(store, &model, range, limit.map(usize::from), &ctx).await;
+            }
+            Op::Flush => store
+                .flush()
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", ctx())),
+        }
+    }
+    // Finally the whole contents agree.
+    let all = store.scan(KeyRange::all(), None).await.expect("final scan");
+    let expected: Vec<(Bytes, Bytes)> = model.into_iter().collect();
+    assert_eq!(all, expected, "final contents of {store:?}");
+}
+
+async fn check_scan<B: StorageBackend>(
+    store: &B,
+    model: &BTreeMap<Bytes, Bytes>,
+    range: KeyRange,
+    limit: Option<usize>,
+    ctx: &dyn Fn() -> String,
+) {
+    let got = store
+        .scan(range.clone(), limit)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+    let expected: Vec<(Bytes, Bytes)> = model
+        .iter()
+        .filter(|(k, _)| range.contains(k))
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(got, expected, "{}", ctx());
+}
