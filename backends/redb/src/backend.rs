@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use crate::blocking;
 use crate::config::{RedbBuilder, RedbConfig};
 use crate::error::{redb_error, writer_gone};
+use crate::stats::{RedbStats, WriterCounters};
 use crate::writer::{self, Request, WriterConfig, table_def};
 
 /// Prefix of the redb tables holding keyspaces; other prefixes are kept for internal tables.
@@ -46,6 +47,7 @@ struct Shared {
     writer: Option<JoinHandle<()>>,
     caps: Capabilities,
     config: RedbConfig,
+    counters: Arc<WriterCounters>,
 }
 
 impl RedbBackend {
@@ -77,9 +79,13 @@ impl RedbBackend {
             group_wait: config.group_wait,
         };
         let writer_db = db.clone();
+        let counters = Arc::new(WriterCounters::default());
         let writer = std::thread::Builder::new()
             .name("strata-redb-writer".into())
-            .spawn(move || writer::run(writer_db, rx, writer_config))
+            .spawn({
+                let counters = counters.clone();
+                move || writer::run(writer_db, rx, writer_config, counters)
+            })
             .map_err(|e| {
                 Error::unexpected(Operation::Open, "cannot start the redb writer thread")
                     .with_source(e)
@@ -92,6 +98,7 @@ impl RedbBackend {
             ..Capabilities::default()
         };
         let shared = Shared {
+            counters,
             db: Some(db),
             requests: Some(tx),
             writer: Some(writer),
@@ -107,6 +114,11 @@ impl RedbBackend {
     /// The configuration the store was opened with.
     pub fn config(&self) -> &RedbConfig {
         &self.shared.config
+    }
+
+    /// Counters of the write path (commits, fsyncs, group sizes) since the store was opened.
+    pub fn stats(&self) -> RedbStats {
+        self.shared.counters.snapshot()
     }
 
     /// The sync mode in force.

@@ -29,6 +29,7 @@ mod backend;
 mod blocking;
 mod config;
 mod error;
+mod stats;
 mod storage;
 mod sync_policy;
 mod writer;
@@ -38,3 +39,4 @@ pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_GROUP_WAIT, DEFAULT_MAX_GROUP_SIZE, DEFAULT_WRITER_SPIN,
     RedbBuilder, RedbConfig,
 };
+pub use stats::RedbStats;

@@ -2,8 +2,12 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use redb::Durability;
 use strata::SyncMode;
+
+use crate::stats::WriterCounters;
 
 /// Tracks commits since the last fsync and maps a [`SyncMode`] onto redb's durability levels.
 #[derive(Debug)]
@@ -11,14 +15,16 @@ pub(crate) struct SyncPolicy {
     mode: SyncMode,
     unsynced_commits: u32,
     last_sync: Instant,
+    counters: Arc<WriterCounters>,
 }
 
 impl SyncPolicy {
-    pub(crate) fn new(mode: SyncMode, now: Instant) -> Self {
+    pub(crate) fn new(mode: SyncMode, now: Instant, counters: Arc<WriterCounters>) -> Self {
         SyncPolicy {
             mode,
             unsynced_commits: 0,
             last_sync: now,
+            counters,
         }
     }
 
@@ -44,6 +50,8 @@ impl SyncPolicy {
 
     /// Records a successful commit made with `durability`.
     pub(crate) fn committed(&mut self, durability: Durability, now: Instant) {
+        self.counters
+            .record_commit(matches!(durability, Durability::Immediate));
         if matches!(durability, Durability::Immediate) {
             self.unsynced_commits = 0;
             self.last_sync = now;
@@ -81,7 +89,7 @@ mod tests {
 
     fn run(mode: SyncMode, commits: usize) -> Vec<bool> {
         let now = Instant::now();
-        let mut p = SyncPolicy::new(mode, now);
+        let mut p = SyncPolicy::new(mode, now, Default::default());
         (0..commits)
             .map(|_| {
                 let d = p.durability_for_next(false, now);
@@ -112,7 +120,7 @@ mod tests {
     fn checkpoint_and_off_sync_only_when_asked() {
         assert!(run(SyncMode::Checkpoint, 5).into_iter().all(|s| !s));
         assert!(run(SyncMode::Off, 5).into_iter().all(|s| !s));
-        let p = SyncPolicy::new(SyncMode::Off, Instant::now());
+        let p = SyncPolicy::new(SyncMode::Off, Instant::now(), Default::default());
         assert!(matches!(
             p.durability_for_next(true, Instant::now()),
             Durability::Immediate
@@ -126,7 +134,7 @@ mod tests {
             every: 1000,
             interval: Some(Duration::from_millis(10)),
         };
-        let mut p = SyncPolicy::new(mode, t0);
+        let mut p = SyncPolicy::new(mode, t0, Default::default());
         assert_eq!(p.idle_deadline(), None, "nothing unsynced, no deadline");
         p.committed(Durability::None, t0);
         assert_eq!(p.idle_deadline(), Some(t0 + Duration::from_millis(10)));

@@ -16,6 +16,7 @@ use strata::{BatchOp, Error, Operation, Result, SyncMode};
 use tokio::sync::oneshot;
 
 use crate::error::redb_error;
+use crate::stats::WriterCounters;
 use crate::sync_policy::SyncPolicy;
 
 /// Every keyspace is a redb table of byte keys to byte values.
@@ -48,8 +49,13 @@ pub(crate) struct WriterConfig {
 
 /// Runs until every sender is dropped, then makes the last commits durable (a clean close)
 /// and drops the database on this thread.
-pub(crate) fn run(db: Arc<Database>, requests: Receiver<Request>, config: WriterConfig) {
-    let mut policy = SyncPolicy::new(config.sync_mode, Instant::now());
+pub(crate) fn run(
+    db: Arc<Database>,
+    requests: Receiver<Request>,
+    config: WriterConfig,
+    counters: Arc<WriterCounters>,
+) {
+    let mut policy = SyncPolicy::new(config.sync_mode, Instant::now(), counters.clone());
     let mut group: Vec<Request> = Vec::with_capacity(config.max_group_size);
     let mut last_group_len = 1;
     loop {
@@ -77,7 +83,10 @@ pub(crate) fn run(db: Arc<Database>, requests: Receiver<Request>, config: Writer
                 }
             }
         }
-        last_group_len = group.len().max(1);
+        // Remember the recent peak, decaying slowly, so one short group (writers that were
+        // late) does not shrink every following group.
+        last_group_len = group.len().max(last_group_len * 7 / 8).max(1);
+        counters.record_group(group.len());
         commit_group(&db, &mut group, &mut policy);
     }
     if policy.has_unsynced() {
