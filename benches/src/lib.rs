@@ -1,7 +1,10 @@
-//! Shared pieces of Strata's benchmarks: the raw-redb peer and workload helpers.
+//! Shared pieces of Strata's benchmarks: the peers, trace readers, Belady's optimum.
 //!
-//! The benchmarks live in `benches/` (criterion); run them with
-//! `cargo bench -p strata-bench --bench redb`.
+//! Criterion benchmarks live in `benches/` (`cargo bench -p strata-bench --bench redb`);
+//! report binaries in `src/bin/` (`cargo run --release -p strata-bench --bin hit_ratio`).
 #![deny(missing_docs)]
 
+pub mod opt;
+pub mod peers;
 pub mod raw_redb;
+pub mod traces;

@@ -114,13 +114,16 @@ impl fmt::Display for Operation {
     }
 }
 
-type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+type Source = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The error of every Strata operation.
 ///
 /// It carries a [`ErrorKind`], the [`Operation`], a message, key/value context (for example
 /// the backend, the keyspace, an escaped key), whether a retry may help, and the underlying
-/// error as its [`source`](std::error::Error::source).
+/// error as its [`source`](std::error::Error::source). Cloning is cheap (the source is shared),
+/// so one failure can be handed to every caller waiting on it.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     operation: Operation,
@@ -169,8 +172,8 @@ impl Error {
 
     /// Sets the underlying cause.
     #[must_use]
-    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
-        self.source = Some(source.into());
+    pub fn with_source(mut self, source: impl Into<BoxedSource>) -> Self {
+        self.source = Some(Source::from(source.into()));
         self
     }
 

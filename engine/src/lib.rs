@@ -25,6 +25,7 @@
 
 mod backend;
 mod batch;
+pub mod cache;
 mod capabilities;
 mod dyn_backend;
 mod error;

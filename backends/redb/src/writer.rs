@@ -242,9 +242,8 @@ fn answer_flushes(flushes: impl Iterator<Item = Request>, result: &Result<()>) {
     }
 }
 
-/// Errors are not `Clone` (they own their source); a copy keeps kind, operation and text.
 fn clone_error(err: &Error) -> Error {
-    Error::new(err.kind(), err.operation(), err.to_string()).with_transient(err.is_transient())
+    err.clone()
 }
 
 /// Applies the writes among `requests` in one transaction committed with `durability`.

@@ -1,0 +1,425 @@
+//! Adaptive W-TinyLFU: which keys a bounded cache keeps.
+//!
+//! New keys enter a small LRU **window**. Keys leaving the window are *candidates* for the
+//! **main** area, a segmented LRU (probation, then protected once hit again). When the cache
+//! is over capacity a candidate must beat the main area's victim (the probation LRU) on
+//! estimated frequency ([`FrequencySketch`]) to be admitted; otherwise it is dropped. A
+//! [`HillClimber`] resizes the window from the observed hit rate, so the policy behaves like
+//! LRU on recency-heavy workloads and like LFU on frequency-heavy and looping ones.
+//!
+//! Capacity is strict: after `insert` returns, the resident weight and entry count are within
+//! the limits. Weights are caller-defined (bytes, or 1 per entry).
+
+use std::hash::{BuildHasher, Hash};
+
+use foldhash::fast::FixedState;
+
+use super::climber::HillClimber;
+use super::deque::{Deque, NodeId, Region, Slab};
+use super::sketch::{FrequencySketch, mix};
+
+/// Frequency at which a losing candidate may still be admitted, at random, so an attacker
+/// cannot pin a victim by inflating its count (as in Caffeine).
+const ADMIT_AT_RANDOM_FROM: u8 = 6;
+
+/// Limits and tuning of a [`WTinyLfu`] policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PolicyConfig {
+    /// Largest total weight resident.
+    pub max_weight: u64,
+    /// Largest number of entries resident (`u64::MAX` for no count limit).
+    pub max_entries: u64,
+    /// About how many entries will be resident; sizes the frequency sketch.
+    pub expected_entries: usize,
+    /// Initial share of the capacity given to the admission window. Default 1 %.
+    pub initial_window: f64,
+    /// Share of the main area kept for protected (re-used) entries. Default 80 %.
+    pub protected_share: f64,
+    /// Whether the hill climber resizes the window. Default `true`.
+    pub adaptive: bool,
+}
+
+impl PolicyConfig {
+    /// A policy holding at most `entries` entries of weight 1.
+    pub fn entries(entries: u64) -> Self {
+        PolicyConfig {
+            max_weight: entries,
+            max_entries: entries,
+            expected_entries: entries.min(1 << 26) as usize,
+            initial_window: 0.01,
+            protected_share: 0.8,
+            adaptive: true,
+        }
+    }
+
+    /// A policy holding at most `bytes` of weight, expecting values of about `typical_weight`.
+    pub fn weight(bytes: u64, typical_weight: u64) -> Self {
+        let expected = (bytes / typical_weight.max(1)).clamp(16, 1 << 26);
+        PolicyConfig { max_weight: bytes, max_entries: u64::MAX, expected_entries: expected as usize, ..Self::entries(0) }
+    }
+}
+
+/// Why a key left the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictionCause {
+    /// Pushed out to respect the capacity.
+    Capacity,
+    /// Refused on insert: heavier than the whole capacity.
+    TooLarge,
+}
+
+/// The adaptive W-TinyLFU policy over keys `K`. It tracks keys and weights only; the caller
+/// stores the values and removes the keys the policy evicts.
+#[derive(Debug)]
+pub struct WTinyLfu<K> {
+    index: std::collections::HashMap<K, NodeId, FixedState>,
+    slab: Slab<K>,
+    window: Deque,
+    probation: Deque,
+    protected: Deque,
+    sketch: FrequencySketch,
+    climber: HillClimber,
+    config: PolicyConfig,
+    window_max: u64,
+    protected_max: u64,
+    hasher: FixedState,
+    rng: u64,
+}
+
+impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+    /// An empty policy.
+    pub fn new(config: PolicyConfig) -> Self {
+        let sketch = FrequencySketch::new(config.expected_entries);
+        let climber = HillClimber::new(config.max_weight, sketch.sample_size());
+        let mut policy = WTinyLfu {
+            index: std::collections::HashMap::with_hasher(FixedState::with_seed(0x5717a7a)),
+            slab: Slab::new(),
+            window: Deque::new(),
+            probation: Deque::new(),
+            protected: Deque::new(),
+            sketch,
+            climber,
+            config,
+            window_max: 0,
+            protected_max: 0,
+            hasher: FixedState::with_seed(0x7e1a_b1e5),
+            rng: 0x2545_f491_4f6c_dd1d,
+        };
+        policy.set_window((config.max_weight as f64 * config.initial_window).round() as u64);
+        policy
+    }
+
+    /// The hash the policy uses for `key` (also what access buffers may carry).
+    pub fn hash_of(&self, key: &K) -> u64 {
+        mix(self.hasher.hash_one(key))
+    }
+
+    /// Number of resident keys.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no key is resident.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Total resident weight.
+    pub fn weight(&self) -> u64 {
+        self.window.weight + self.probation.weight + self.protected.weight
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// The admission window's current share of the capacity (for reports).
+    pub fn window_share(&self) -> f64 {
+        self.window_max as f64 / self.config.max_weight.max(1) as f64
+    }
+
+    /// Whether `key` is resident.
+    pub fn contains(&self, key: &K) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// Records a request that found `key` resident; returns `false` if it is not resident
+    /// (then nothing is recorded).
+    pub fn record_hit(&mut self, key: &K) -> bool {
+        let Some(&id) = self.index.get(key) else { return false };
+        self.on_hit(id);
+        true
+    }
+
+    /// Records a request for `key` that missed (it is usually inserted next).
+    pub fn record_miss(&mut self, key: &K) {
+        let hash = self.hash_of(key);
+        self.sketch.increment(hash);
+        self.climber.record(false);
+    }
+
+    /// Inserts or re-weighs `key`, then evicts until within capacity. Evicted keys (possibly
+    /// `key` itself) are appended to `evicted`. Returns whether `key` is resident afterwards.
+    pub fn insert(&mut self, key: K, weight: u64, evicted: &mut Vec<(K, EvictionCause)>) -> bool {
+        if weight > self.config.max_weight {
+            if let Some(id) = self.index.remove(&key) {
+                self.detach(id);
+            }
+            evicted.push((key, EvictionCause::TooLarge));
+            return false;
+        }
+        match self.index.get(&key) {
+            Some(&id) => self.reweigh(id, weight),
+            None => {
+                let hash = self.hash_of(&key);
+                let id = self.slab.insert(key.clone(), hash, weight, Region::Window);
+                self.window.push_back(&mut self.slab, id);
+                self.index.insert(key.clone(), id);
+            }
+        }
+        self.maintain(evicted);
+        self.index.contains_key(&key)
+    }
+
+    /// Forgets `key`; returns whether it was resident.
+    pub fn remove(&mut self, key: &K) -> bool {
+        match self.index.remove(key) {
+            Some(id) => {
+                self.detach(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Resident keys from the hottest region outwards: protected (most recent first), then
+    /// window, then probation. Used to persist a hot set.
+    pub fn hottest(&self, limit: usize) -> Vec<K> {
+        let mut out = Vec::new();
+        for list in [&self.protected, &self.window, &self.probation] {
+            let mut ids = Vec::new();
+            let mut cur = list.front();
+            while let Some(id) = cur {
+                ids.push(id);
+                cur = list.next_of(&self.slab, id);
+            }
+            out.extend(ids.into_iter().rev().map(|id| self.slab.get(id).key.clone()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.truncate(limit);
+        out
+    }
+
+    fn on_hit(&mut self, id: NodeId) {
+        let (hash, region) = {
+            let node = self.slab.get(id);
+            (node.hash, node.region)
+        };
+        self.sketch.increment(hash);
+        self.climber.record(true);
+        match region {
+            Region::Window => self.window.move_to_back(&mut self.slab, id),
+            Region::Probation => {
+                self.probation.unlink(&mut self.slab, id);
+                self.slab.get_mut(id).region = Region::Protected;
+                self.protected.push_back(&mut self.slab, id);
+                self.demote_protected_overflow();
+            }
+            Region::Protected => self.protected.move_to_back(&mut self.slab, id),
+        }
+    }
+
+    fn list_mut(&mut self, region: Region) -> &mut Deque {
+        match region {
+            Region::Window => &mut self.window,
+            Region::Probation => &mut self.probation,
+            Region::Protected => &mut self.protected,
+        }
+    }
+
+    fn reweigh(&mut self, id: NodeId, weight: u64) {
+        let region = self.slab.get(id).region;
+        let old = self.slab.get(id).weight;
+        self.slab.get_mut(id).weight = weight;
+        let list = self.list_mut(region);
+        list.weight = list.weight - old + weight;
+        self.on_hit(id);
+    }
+
+    fn detach(&mut self, id: NodeId) {
+        let region = self.slab.get(id).region;
+        match region {
+            Region::Window => self.window.unlink(&mut self.slab, id),
+            Region::Probation => self.probation.unlink(&mut self.slab, id),
+            Region::Protected => self.protected.unlink(&mut self.slab, id),
+        }
+        self.slab.remove(id);
+    }
+
+    fn set_window(&mut self, window_max: u64) {
+        let max = self.config.max_weight;
+        self.window_max = window_max.min(max);
+        let main = max - self.window_max;
+        self.protected_max = (main as f64 * self.config.protected_share) as u64;
+    }
+
+    fn over_capacity(&self) -> bool {
+        self.weight() > self.config.max_weight || self.index.len() as u64 > self.config.max_entries
+    }
+
+    fn demote_protected_overflow(&mut self) {
+        while self.protected.weight > self.protected_max {
+            let Some(id) = self.protected.front() else { break };
+            self.protected.unlink(&mut self.slab, id);
+            self.slab.get_mut(id).region = Region::Probation;
+            self.probation.push_back(&mut self.slab, id);
+        }
+    }
+
+    /// Applies the climber's advice, moves window overflow into probation as candidates, and
+    /// evicts until within capacity.
+    fn maintain(&mut self, evicted: &mut Vec<(K, EvictionCause)>) {
+        if self.config.adaptive {
+            let amount = self.climber.adjustment();
+            if amount != 0.0 {
+                let target = (self.window_max as f64 + amount).clamp(0.0, self.config.max_weight as f64);
+                self.set_window(target.round() as u64);
+                self.demote_protected_overflow();
+            }
+        }
+        // Window overflow becomes candidates at the back of probation; remember the first.
+        let mut first_candidate = None;
+        while self.window.weight > self.window_max {
+            let Some(id) = self.window.front() else { break };
+            self.window.unlink(&mut self.slab, id);
+            self.slab.get_mut(id).region = Region::Probation;
+            self.probation.push_back(&mut self.slab, id);
+            first_candidate.get_or_insert(id);
+        }
+        self.evict_from_main(first_candidate, evicted);
+    }
+
+    fn evict_from_main(&mut self, mut candidate: Option<NodeId>, evicted: &mut Vec<(K, EvictionCause)>) {
+        while self.over_capacity() {
+            let victim = self.probation.front().or_else(|| self.protected.front()).or_else(|| self.window.front());
+            let Some(victim) = victim else { break };
+            let loser = match candidate {
+                Some(c) if c != victim => {
+                    if self.admit(c, victim) {
+                        victim
+                    } else {
+                        candidate = self.probation.next_of(&self.slab, c);
+                        c
+                    }
+                }
+                Some(c) => {
+                    // The victim is itself the oldest candidate: nothing to compare against.
+                    candidate = self.probation.next_of(&self.slab, c);
+                    c
+                }
+                None => victim,
+            };
+            let key = self.slab.get(loser).key.clone();
+            self.index.remove(&key);
+            self.detach(loser);
+            evicted.push((key, EvictionCause::Capacity));
+        }
+    }
+
+    fn admit(&mut self, candidate: NodeId, victim: NodeId) -> bool {
+        let candidate_freq = self.sketch.frequency(self.slab.get(candidate).hash);
+        let victim_freq = self.sketch.frequency(self.slab.get(victim).hash);
+        if candidate_freq > victim_freq {
+            true
+        } else if candidate_freq >= ADMIT_AT_RANDOM_FROM {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            self.rng & 127 == 0
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay(policy: &mut WTinyLfu<u64>, keys: impl Iterator<Item = u64>) -> (u64, u64) {
+        let (mut hits, mut total) = (0, 0);
+        let mut evicted = Vec::new();
+        for k in keys {
+            total += 1;
+            if policy.record_hit(&k) {
+                hits += 1;
+            } else {
+                policy.record_miss(&k);
+                policy.insert(k, 1, &mut evicted);
+            }
+            assert!(policy.len() as u64 <= policy.config().max_entries, "over capacity");
+        }
+        (hits, total)
+    }
+
+    #[test]
+    fn never_exceeds_capacity_and_reports_evictions() {
+        let mut p = WTinyLfu::new(PolicyConfig::entries(100));
+        let mut evicted = Vec::new();
+        for k in 0..1000u64 {
+            p.record_miss(&k);
+            p.insert(k, 1, &mut evicted);
+            assert!(p.len() <= 100);
+        }
+        assert_eq!(p.len() + evicted.len(), 1000, "every key is resident or was evicted once");
+    }
+
+    #[test]
+    fn weight_limit_is_strict_and_oversized_entries_are_refused() {
+        let mut p = WTinyLfu::new(PolicyConfig::weight(1000, 100));
+        let mut evicted = Vec::new();
+        for k in 0..100u64 {
+            p.insert(k, 10 + k % 90, &mut evicted);
+            assert!(p.weight() <= 1000, "weight {}", p.weight());
+        }
+        assert!(!p.insert(999, 1001, &mut evicted));
+        assert_eq!(evicted.last(), Some(&(999, EvictionCause::TooLarge)));
+    }
+
+    #[test]
+    fn frequent_keys_survive_a_scan() {
+        let mut p = WTinyLfu::new(PolicyConfig::entries(100));
+        // A hot set of 50 keys, used often…
+        for _ in 0..20 {
+            replay(&mut p, 0..50);
+        }
+        // …then a long scan of one-off keys.
+        replay(&mut p, 1000..20_000);
+        let survivors = (0..50).filter(|k| p.contains(k)).count();
+        assert!(survivors >= 45, "only {survivors} hot keys survived the scan");
+    }
+
+    #[test]
+    fn beats_lru_on_a_loop_larger_than_the_cache() {
+        let mut p = WTinyLfu::new(PolicyConfig::entries(100));
+        let (hits, total) = replay(&mut p, (0..200).cycle().take(200 * 200).map(|k| k as u64));
+        // LRU gets 0 here; keeping a stable half of the loop gets close to 50 %.
+        assert!(hits * 100 / total >= 30, "hit ratio {}%", hits * 100 / total);
+    }
+
+    #[test]
+    fn remove_and_reinsert() {
+        let mut p = WTinyLfu::new(PolicyConfig::entries(10));
+        let mut evicted = Vec::new();
+        p.insert(1u64, 1, &mut evicted);
+        assert!(p.remove(&1));
+        assert!(!p.remove(&1));
+        assert!(!p.contains(&1));
+        p.insert(1, 1, &mut evicted);
+        p.insert(1, 3, &mut evicted);
+        assert_eq!((p.len(), p.weight()), (1, 3));
+    }
+}
