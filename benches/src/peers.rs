@@ -23,7 +23,10 @@ pub struct Strata {
 impl Strata {
     /// A cache of `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        Strata { policy: WTinyLfu::new(PolicyConfig::entries(capacity as u64)), evicted: Vec::new() }
+        Strata {
+            policy: WTinyLfu::new(PolicyConfig::entries(capacity as u64)),
+            evicted: Vec::new(),
+        }
     }
 }
 
@@ -48,7 +51,9 @@ pub struct Lru(lru::LruCache<u64, ()>);
 impl Lru {
     /// A cache of `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        Lru(lru::LruCache::new(NonZeroUsize::new(capacity.max(1)).unwrap()))
+        Lru(lru::LruCache::new(
+            NonZeroUsize::new(capacity.max(1)).unwrap(),
+        ))
     }
 }
 
@@ -72,7 +77,11 @@ pub struct Moka(moka::sync::Cache<u64, ()>);
 impl Moka {
     /// A cache of `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        Moka(moka::sync::Cache::builder().max_capacity(capacity as u64).build())
+        Moka(
+            moka::sync::Cache::builder()
+                .max_capacity(capacity as u64)
+                .build(),
+        )
     }
 }
 
@@ -123,13 +132,25 @@ impl Foyer {
     /// foyer with `algorithm` = `"lfu"`, `"s3fifo"` or `"sieve"`.
     pub fn new(capacity: usize, algorithm: &'static str) -> Self {
         let (name, config) = match algorithm {
-            "lfu" => ("foyer_lfu", foyer_memory::EvictionConfig::Lfu(foyer_memory::LfuConfig::default())),
-            "s3fifo" => ("foyer_s3fifo", foyer_memory::EvictionConfig::S3Fifo(foyer_memory::S3FifoConfig::default())),
+            "lfu" => (
+                "foyer_lfu",
+                foyer_memory::EvictionConfig::Lfu(foyer_memory::LfuConfig::default()),
+            ),
+            "s3fifo" => (
+                "foyer_s3fifo",
+                foyer_memory::EvictionConfig::S3Fifo(foyer_memory::S3FifoConfig::default()),
+            ),
             // SieveConfig is not exported by foyer-memory 0.22; its config is serde-visible.
-            "sieve" => ("foyer_sieve", serde_json::from_str(r#"{"Sieve":null}"#).expect("sieve config")),
+            "sieve" => (
+                "foyer_sieve",
+                serde_json::from_str(r#"{"Sieve":null}"#).expect("sieve config"),
+            ),
             other => panic!("unknown foyer algorithm {other}"),
         };
-        let cache = foyer_memory::CacheBuilder::new(capacity.max(1)).with_shards(1).with_eviction_config(config).build();
+        let cache = foyer_memory::CacheBuilder::new(capacity.max(1))
+            .with_shards(1)
+            .with_eviction_config(config)
+            .build();
         Foyer { name, cache }
     }
 }

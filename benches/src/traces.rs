@@ -46,7 +46,8 @@ fn format_of(path: &Path) -> Option<(&'static str, String)> {
 
 /// Reads and decodes one trace file.
 pub fn read_trace(path: &Path) -> Result<Trace, String> {
-    let (format, name) = format_of(path).ok_or_else(|| format!("{}: unknown trace format", path.display()))?;
+    let (format, name) =
+        format_of(path).ok_or_else(|| format!("{}: unknown trace format", path.display()))?;
     let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let data = if path.extension().is_some_and(|e| e == "zst") {
         let mut out = Vec::new();
@@ -77,23 +78,35 @@ pub fn parse(format: &str, data: &[u8]) -> Result<Vec<u64>, String> {
             let mut keys = Vec::new();
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 let mut fields = line.split_whitespace();
-                let start: u64 = fields.next().and_then(|f| f.parse().ok()).ok_or(format!("bad line {line:?}"))?;
-                let count: u64 = fields.next().and_then(|f| f.parse().ok()).ok_or(format!("bad line {line:?}"))?;
+                let start: u64 = fields
+                    .next()
+                    .and_then(|f| f.parse().ok())
+                    .ok_or(format!("bad line {line:?}"))?;
+                let count: u64 = fields
+                    .next()
+                    .and_then(|f| f.parse().ok())
+                    .ok_or(format!("bad line {line:?}"))?;
                 keys.extend(start..start + count);
             }
             Ok(keys)
         }
         "be32" => {
-            if data.len() % 4 != 0 {
+            if !data.len().is_multiple_of(4) {
                 return Err("length is not a multiple of 4".into());
             }
-            Ok(data.chunks_exact(4).map(|c| u64::from(u32::from_be_bytes(c.try_into().unwrap()))).collect())
+            Ok(data
+                .chunks_exact(4)
+                .map(|c| u64::from(u32::from_be_bytes(c.try_into().unwrap())))
+                .collect())
         }
         "be64" => {
-            if data.len() % 8 != 0 {
+            if !data.len().is_multiple_of(8) {
                 return Err("length is not a multiple of 8".into());
             }
-            Ok(data.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap())).collect())
+            Ok(data
+                .chunks_exact(8)
+                .map(|c| u64::from_be_bytes(c.try_into().unwrap()))
+                .collect())
         }
         other => Err(format!("unknown format {other}")),
     }
@@ -106,8 +119,14 @@ mod tests {
     #[test]
     fn parses_every_format() {
         assert_eq!(parse("lirs", b" 1\r\n*\n2\n\n3").unwrap(), vec![1, 2, 3]);
-        assert_eq!(parse("lis", b"10 3 0 1\n5 1 0 2\n").unwrap(), vec![10, 11, 12, 5]);
-        assert_eq!(parse("be32", &[0, 0, 1, 0, 0, 0, 0, 7]).unwrap(), vec![256, 7]);
+        assert_eq!(
+            parse("lis", b"10 3 0 1\n5 1 0 2\n").unwrap(),
+            vec![10, 11, 12, 5]
+        );
+        assert_eq!(
+            parse("be32", &[0, 0, 1, 0, 0, 0, 0, 7]).unwrap(),
+            vec![256, 7]
+        );
         assert_eq!(parse("be64", &[0, 0, 0, 0, 0, 0, 1, 0]).unwrap(), vec![256]);
         assert!(parse("be64", &[0; 7]).is_err());
     }
@@ -117,6 +136,9 @@ mod tests {
         assert!(is_trace(Path::new("x/oltp.lis.zst")));
         assert!(is_trace(Path::new("a.be64")));
         assert!(!is_trace(Path::new("README.md")));
-        assert_eq!(format_of(Path::new("orm-busy.be32.zst")).unwrap(), ("be32", "orm-busy".to_string()));
+        assert_eq!(
+            format_of(Path::new("orm-busy.be32.zst")).unwrap(),
+            ("be32", "orm-busy".to_string())
+        );
     }
 }

@@ -8,12 +8,19 @@ use strata::{ErrorKind, StorageBackend, SyncMode};
 use strata_redb::RedbBackend;
 
 async fn open(dir: &tempfile::TempDir, mode: SyncMode) -> RedbBackend {
-    RedbBackend::builder(dir.path().join("s.redb")).sync_mode(mode).open().await.unwrap()
+    RedbBackend::builder(dir.path().join("s.redb"))
+        .sync_mode(mode)
+        .open()
+        .await
+        .unwrap()
 }
 
 async fn put_n(store: &RedbBackend, n: usize) {
     for i in 0..n {
-        store.put(Bytes::from(format!("k{i:04}")), Bytes::from_static(b"v")).await.unwrap();
+        store
+            .put(Bytes::from(format!("k{i:04}")), Bytes::from_static(b"v"))
+            .await
+            .unwrap();
     }
 }
 
@@ -39,7 +46,10 @@ async fn normal_fsyncs_every_nth_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normal_interval_fsyncs_an_idle_store() {
     let dir = tempfile::tempdir().unwrap();
-    let mode = SyncMode::Normal { every: 1000, interval: Some(Duration::from_millis(20)) };
+    let mode = SyncMode::Normal {
+        every: 1000,
+        interval: Some(Duration::from_millis(20)),
+    };
     let store = open(&dir, mode).await;
     put_n(&store, 3).await;
     assert_eq!(store.stats().fsyncs, 0, "no fsync before the interval");
@@ -48,7 +58,11 @@ async fn normal_interval_fsyncs_an_idle_store() {
     while store.stats().fsyncs == 0 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(store.stats().fsyncs, 1, "the idle writer must fsync once after the interval");
+    assert_eq!(
+        store.stats().fsyncs,
+        1,
+        "the idle writer must fsync once after the interval"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +75,11 @@ async fn checkpoint_and_off_fsync_only_on_flush() {
         store.flush().await.unwrap();
         assert_eq!(store.stats().fsyncs, 1, "{mode:?}: flush fsyncs once");
         store.flush().await.unwrap();
-        assert_eq!(store.stats().fsyncs, 1, "{mode:?}: nothing new, no second fsync");
+        assert_eq!(
+            store.stats().fsyncs,
+            1,
+            "{mode:?}: nothing new, no second fsync"
+        );
     }
 }
 
@@ -74,7 +92,13 @@ async fn concurrent_full_writers_share_fsyncs() {
             let store = store.clone();
             tokio::spawn(async move {
                 for i in 0..8 {
-                    store.put(Bytes::from(format!("w{w:02}/{i}")), Bytes::from_static(b"v")).await.unwrap();
+                    store
+                        .put(
+                            Bytes::from(format!("w{w:02}/{i}")),
+                            Bytes::from_static(b"v"),
+                        )
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -84,8 +108,14 @@ async fn concurrent_full_writers_share_fsyncs() {
     }
     let stats = store.stats();
     assert_eq!(stats.writes, 512);
-    assert!(stats.largest_group > 1, "no two writers ever shared a commit: {stats:?}");
-    assert!(stats.fsyncs < 512, "group commit must save fsyncs: {stats:?}");
+    assert!(
+        stats.largest_group > 1,
+        "no two writers ever shared a commit: {stats:?}"
+    );
+    assert!(
+        stats.fsyncs < 512,
+        "group commit must save fsyncs: {stats:?}"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +126,10 @@ async fn bad_configuration_is_invalid_input() {
         RedbBackend::builder(&path).sync_mode(SyncMode::normal(0)),
         RedbBackend::builder(&path).max_group_size(0),
         RedbBackend::builder(&path).max_key_size(0),
-        RedbBackend::builder(&path).sync_mode(SyncMode::Normal { every: 2, interval: Some(Duration::ZERO) }),
+        RedbBackend::builder(&path).sync_mode(SyncMode::Normal {
+            every: 2,
+            interval: Some(Duration::ZERO),
+        }),
     ] {
         let err = builder.open().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
@@ -107,12 +140,18 @@ async fn bad_configuration_is_invalid_input() {
 async fn second_open_of_a_locked_file_is_unavailable_and_close_releases_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, SyncMode::Full).await;
-    let err = RedbBackend::builder(dir.path().join("s.redb")).open().await.unwrap_err();
+    let err = RedbBackend::builder(dir.path().join("s.redb"))
+        .open()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     store.put("k".into(), "v".into()).await.unwrap();
     store.close().await.unwrap();
     let again = open(&dir, SyncMode::Full).await;
-    assert_eq!(again.get(b"k").await.unwrap(), Some(Bytes::from_static(b"v")));
+    assert_eq!(
+        again.get(b"k").await.unwrap(),
+        Some(Bytes::from_static(b"v"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,5 +160,8 @@ async fn corrupt_file_fails_to_open_with_an_error_not_a_panic() {
     let path = dir.path().join("s.redb");
     std::fs::write(&path, vec![0xA5u8; 64 * 1024]).unwrap();
     let err = RedbBackend::builder(&path).open().await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Corrupted | ErrorKind::Unexpected), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::Corrupted | ErrorKind::Unexpected),
+        "{err}"
+    );
 }

@@ -24,7 +24,11 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { dir: PathBuf::from("../shared/traces"), csv: None, plots: PathBuf::from("docs/plots") };
+    let mut args = Args {
+        dir: PathBuf::from("../shared/traces"),
+        csv: None,
+        plots: PathBuf::from("docs/plots"),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -57,7 +61,12 @@ fn main() {
         .map(|p| {
             let t = read_trace(p).unwrap_or_else(|e| panic!("{e}"));
             let distinct = t.distinct();
-            eprintln!("{}: {} requests, {} distinct keys", t.name, t.keys.len(), distinct);
+            eprintln!(
+                "{}: {} requests, {} distinct keys",
+                t.name,
+                t.keys.len(),
+                distinct
+            );
             (t, distinct)
         })
         .collect();
@@ -80,18 +89,36 @@ fn main() {
         for _ in 0..threads {
             s.spawn(|| {
                 loop {
-                    let Some((ti, pct, policy)) = jobs.lock().unwrap().pop() else { break };
+                    let Some((ti, pct, policy)) = jobs.lock().unwrap().pop() else {
+                        break;
+                    };
                     let (trace, distinct) = &traces[ti];
-                    let capacity = ((*distinct as u64 * u64::from(pct)) as f64 / 100.0).round().max(1.0) as usize;
+                    let capacity = ((*distinct as u64 * u64::from(pct)) as f64 / 100.0)
+                        .round()
+                        .max(1.0) as usize;
                     let (name, ratio) = match policy {
                         None => ("opt".to_string(), opt_hit_ratio(&trace.keys, capacity)),
                         Some(pi) => {
                             let mut cache = peers::all(capacity).swap_remove(pi);
-                            (cache.name().to_string(), hit_ratio(cache.as_mut(), &trace.keys))
+                            (
+                                cache.name().to_string(),
+                                hit_ratio(cache.as_mut(), &trace.keys),
+                            )
                         }
                     };
-                    eprintln!("  {:<10} {:>3}% ({capacity:>6} entries) {:<13} {:6.2} %", trace.name, pct, name, ratio * 100.0);
-                    results.lock().unwrap().entry((trace.name.clone(), pct)).or_default().insert(name, ratio);
+                    eprintln!(
+                        "  {:<10} {:>3}% ({capacity:>6} entries) {:<13} {:6.2} %",
+                        trace.name,
+                        pct,
+                        name,
+                        ratio * 100.0
+                    );
+                    results
+                        .lock()
+                        .unwrap()
+                        .entry((trace.name.clone(), pct))
+                        .or_default()
+                        .insert(name, ratio);
                 }
             });
         }
@@ -131,7 +158,10 @@ fn print_table(results: &Results, policies: &[&str]) {
             .iter()
             .filter(|p| **p != "strata")
             .map(|p| (*p, row[*p]))
-            .fold(("", f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+            .fold(
+                ("", f64::NEG_INFINITY),
+                |a, b| if b.1 > a.1 { b } else { a },
+            );
         let diff = (row["strata"] - best) * 100.0;
         worst_deficit = worst_deficit.max(-diff);
         println!(" {best_name} {:.2} | {diff:+.2} |", best * 100.0);
@@ -139,13 +169,18 @@ fn print_table(results: &Results, policies: &[&str]) {
     println!("\nMean gap to OPT (percentage points, lower is better):\n");
     println!("| policy | mean gap |");
     println!("|---|---:|");
-    let mut by_gap: Vec<(&str, f64)> =
-        gaps.iter().map(|(p, g)| (*p, g.iter().sum::<f64>() / g.len() as f64 * 100.0)).collect();
+    let mut by_gap: Vec<(&str, f64)> = gaps
+        .iter()
+        .map(|(p, g)| (*p, g.iter().sum::<f64>() / g.len() as f64 * 100.0))
+        .collect();
     by_gap.sort_by(|a, b| a.1.total_cmp(&b.1));
     for (p, g) in by_gap {
         println!("| {p} | {g:.2} |");
     }
-    println!("\nLargest shortfall of strata behind the best peer on any cell: {:.2} points", worst_deficit.max(0.0));
+    println!(
+        "\nLargest shortfall of strata behind the best peer on any cell: {:.2} points",
+        worst_deficit.max(0.0)
+    );
 }
 
 fn write_csv(path: &Path, results: &Results) {
@@ -169,7 +204,10 @@ fn plot(dir: &Path, trace: &str, results: &Results, policies: &[&str]) {
         .fold(0.0f64, f64::max)
         * 100.0;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{trace}: hit ratio vs cache size"), ("sans-serif", 20))
+        .caption(
+            format!("{trace}: hit ratio vs cache size"),
+            ("sans-serif", 20),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
@@ -185,10 +223,18 @@ fn plot(dir: &Path, trace: &str, results: &Results, policies: &[&str]) {
     names.extend_from_slice(policies);
     for (i, name) in names.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let style = if *name == "strata" { color.stroke_width(3) } else { color.stroke_width(1) };
+        let style = if *name == "strata" {
+            color.stroke_width(3)
+        } else {
+            color.stroke_width(1)
+        };
         let points: Vec<(f64, f64)> = SIZES_PCT
             .iter()
-            .filter_map(|p| results.get(&(trace.to_string(), *p)).map(|row| (f64::from(*p), row[*name] * 100.0)))
+            .filter_map(|p| {
+                results
+                    .get(&(trace.to_string(), *p))
+                    .map(|row| (f64::from(*p), row[*name] * 100.0))
+            })
             .collect();
         chart
             .draw_series(LineSeries::new(points, style))
@@ -196,6 +242,11 @@ fn plot(dir: &Path, trace: &str, results: &Results, policies: &[&str]) {
             .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().unwrap();
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .unwrap();
     root.present().unwrap();
 }

@@ -10,6 +10,8 @@
 const STEP_SHARE: f64 = 0.0625;
 /// A hit-rate change at least this large restarts the search with full steps.
 const RESTART_THRESHOLD: f64 = 0.05;
+/// Hit-rate changes smaller than this are noise: the window holds still.
+const FLAT: f64 = 0.0005;
 /// Each sample without a restart shrinks the step by this factor.
 const STEP_DECAY: f64 = 0.98;
 
@@ -33,7 +35,9 @@ impl HillClimber {
             misses: 0,
             sample_size: sample_size.max(1),
             previous_hit_rate: 0.0,
-            step: STEP_SHARE * capacity,
+            // Start by shrinking the window: on a flat hit rate (a loop) this walks to pure
+            // TinyLFU; a recency-heavy trace turns the climber round at once.
+            step: -STEP_SHARE * capacity,
             capacity,
         }
     }
@@ -56,7 +60,14 @@ impl HillClimber {
         }
         let hit_rate = self.hits as f64 / requests as f64;
         let change = hit_rate - self.previous_hit_rate;
-        let amount = if change >= 0.0 { self.step } else { -self.step };
+        if change.abs() < FLAT {
+            // Nothing learned (a loop, a scan, a saturated cache): hold still rather than drift.
+            self.previous_hit_rate = hit_rate;
+            self.hits = 0;
+            self.misses = 0;
+            return 0.0;
+        }
+        let amount = if change > 0.0 { self.step } else { -self.step };
         self.step = if change.abs() >= RESTART_THRESHOLD {
             STEP_SHARE * self.capacity * amount.signum()
         } else {
@@ -83,12 +94,16 @@ mod tests {
             c.adjustment()
         };
         let first = feed(&mut c, 5);
-        assert!(first > 0.0, "starts by growing the window");
+        assert!(first < 0.0, "starts by shrinking the window");
         let second = feed(&mut c, 6);
-        assert!(second > 0.0, "improved: same direction");
+        assert!(second < 0.0, "improved: same direction");
         let third = feed(&mut c, 4);
-        assert!(third < 0.0, "worse: turns round");
-        assert!(feed(&mut c, 4) < 0.0, "unchanged: keeps the new direction");
+        assert!(third > 0.0, "worse: turns round");
+        assert_eq!(feed(&mut c, 4), 0.0, "unchanged: holds still");
+        assert!(
+            feed(&mut c, 5) > 0.0,
+            "improved again: keeps the last direction"
+        );
     }
 
     #[test]

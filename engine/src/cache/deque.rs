@@ -32,11 +32,21 @@ pub(crate) struct Slab<K> {
 
 impl<K> Slab<K> {
     pub(crate) fn new() -> Self {
-        Slab { nodes: Vec::new(), free: Vec::new() }
+        Slab {
+            nodes: Vec::new(),
+            free: Vec::new(),
+        }
     }
 
     pub(crate) fn insert(&mut self, key: K, hash: u64, weight: u64, region: Region) -> NodeId {
-        let node = Node { key, hash, weight, region, prev: NIL, next: NIL };
+        let node = Node {
+            key,
+            hash,
+            weight,
+            region,
+            prev: NIL,
+            next: NIL,
+        };
         match self.free.pop() {
             Some(id) => {
                 self.nodes[id as usize] = Some(node);
@@ -75,7 +85,12 @@ pub(crate) struct Deque {
 
 impl Deque {
     pub(crate) const fn new() -> Self {
-        Deque { head: NIL, tail: NIL, len: 0, weight: 0 }
+        Deque {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            weight: 0,
+        }
     }
 
     /// The least recently used node.
@@ -147,7 +162,9 @@ mod tests {
     fn push_unlink_move() {
         let mut slab = Slab::new();
         let mut list = Deque::new();
-        let ids: Vec<_> = (0..4).map(|k| slab.insert(k, k as u64, 1, Region::Window)).collect();
+        let ids: Vec<_> = (0..4)
+            .map(|k| slab.insert(k, k as u64, 1, Region::Window))
+            .collect();
         for &id in &ids {
             list.push_back(&mut slab, id);
         }
@@ -162,6 +179,10 @@ mod tests {
         assert_eq!(order, vec![1, 3, 0]);
         assert_eq!((list.len, list.weight), (3, 3));
         slab.remove(ids[2]);
-        assert_eq!(slab.insert(9, 9, 1, Region::Window), ids[2], "freed slots are reused");
+        assert_eq!(
+            slab.insert(9, 9, 1, Region::Window),
+            ids[2],
+            "freed slots are reused"
+        );
     }
 }

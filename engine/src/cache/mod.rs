@@ -2,6 +2,7 @@
 
 mod climber;
 mod deque;
+mod ghost;
 mod policy;
 mod sketch;
 

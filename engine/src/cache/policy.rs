@@ -3,9 +3,13 @@
 //! New keys enter a small LRU **window**. Keys leaving the window are *candidates* for the
 //! **main** area, a segmented LRU (probation, then protected once hit again). When the cache
 //! is over capacity a candidate must beat the main area's victim (the probation LRU) on
-//! estimated frequency ([`FrequencySketch`]) to be admitted; otherwise it is dropped. A
-//! [`HillClimber`] resizes the window from the observed hit rate, so the policy behaves like
-//! LRU on recency-heavy workloads and like LFU on frequency-heavy and looping ones.
+//! estimated frequency ([`FrequencySketch`]) to be admitted; otherwise it is dropped.
+//!
+//! The window adapts, so the policy behaves like LRU on recency-heavy workloads and like LFU
+//! on frequency-heavy and looping ones. Two signals move it: a [`HillClimber`] on the hit rate
+//! of each sample of requests (coarse steps, restarted when the workload changes), and ghost
+//! lists of recently dropped keys (fine steps on every miss that a larger window, or a larger
+//! main area, would have turned into a hit).
 //!
 //! Capacity is strict: after `insert` returns, the resident weight and entry count are within
 //! the limits. Weights are caller-defined (bytes, or 1 per entry).
@@ -16,6 +20,7 @@ use foldhash::fast::FixedState;
 
 use super::climber::HillClimber;
 use super::deque::{Deque, NodeId, Region, Slab};
+use super::ghost::Ghost;
 use super::sketch::{FrequencySketch, mix};
 
 /// Frequency at which a losing candidate may still be admitted, at random, so an attacker
@@ -55,7 +60,12 @@ impl PolicyConfig {
     /// A policy holding at most `bytes` of weight, expecting values of about `typical_weight`.
     pub fn weight(bytes: u64, typical_weight: u64) -> Self {
         let expected = (bytes / typical_weight.max(1)).clamp(16, 1 << 26);
-        PolicyConfig { max_weight: bytes, max_entries: u64::MAX, expected_entries: expected as usize, ..Self::entries(0) }
+        PolicyConfig {
+            max_weight: bytes,
+            max_entries: u64::MAX,
+            expected_entries: expected as usize,
+            ..Self::entries(0)
+        }
     }
 }
 
@@ -84,6 +94,10 @@ pub struct WTinyLfu<K> {
     protected_max: u64,
     hasher: FixedState,
     rng: u64,
+    pending_increment: Option<u64>,
+    /// Keys the window gave up (rejected candidates) and keys main gave up (victims).
+    ghost_window: Ghost,
+    ghost_main: Ghost,
 }
 
 impl<K: Hash + Eq + Clone> WTinyLfu<K> {
@@ -104,6 +118,9 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             protected_max: 0,
             hasher: FixedState::with_seed(0x7e1a_b1e5),
             rng: 0x2545_f491_4f6c_dd1d,
+            pending_increment: None,
+            ghost_window: Ghost::new(config.expected_entries.max(1)),
+            ghost_main: Ghost::new(config.expected_entries.max(1)),
         };
         policy.set_window((config.max_weight as f64 * config.initial_window).round() as u64);
         policy
@@ -147,7 +164,9 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// Records a request that found `key` resident; returns `false` if it is not resident
     /// (then nothing is recorded).
     pub fn record_hit(&mut self, key: &K) -> bool {
-        let Some(&id) = self.index.get(key) else { return false };
+        let Some(&id) = self.index.get(key) else {
+            return false;
+        };
         self.on_hit(id);
         true
     }
@@ -155,8 +174,28 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// Records a request for `key` that missed (it is usually inserted next).
     pub fn record_miss(&mut self, key: &K) {
         let hash = self.hash_of(key);
-        self.sketch.increment(hash);
+        // Counted after the insert that usually follows: a newcomer competes with the
+        // frequency it had *before* this request, so it must have been seen before to displace
+        // a resident. On loops longer than the cache this keeps a stable set resident.
+        if let Some(earlier) = self.pending_increment.replace(hash) {
+            self.sketch.increment(earlier);
+        }
         self.climber.record(false);
+        if self.config.adaptive {
+            // Ghost hits say which side gave the key up too early: the window (grow it) or
+            // main (shrink the window), as ARC adapts its split; steps scale with the other
+            // ghost's relative size.
+            let unit = (self.config.max_weight / self.config.expected_entries.max(1) as u64).max(1);
+            if self.ghost_window.take(hash) {
+                let ratio = (self.ghost_main.len() / self.ghost_window.len().max(1)).max(1) as u64;
+                let target = self.window_max.saturating_add(unit * ratio);
+                self.set_window(target);
+                self.demote_protected_overflow();
+            } else if self.ghost_main.take(hash) {
+                let ratio = (self.ghost_window.len() / self.ghost_main.len().max(1)).max(1) as u64;
+                self.set_window(self.window_max.saturating_sub(unit * ratio));
+            }
+        }
     }
 
     /// Inserts or re-weighs `key`, then evicts until within capacity. Evicted keys (possibly
@@ -179,6 +218,9 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             }
         }
         self.maintain(evicted);
+        if let Some(hash) = self.pending_increment.take() {
+            self.sketch.increment(hash);
+        }
         self.index.contains_key(&key)
     }
 
@@ -204,7 +246,11 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
                 ids.push(id);
                 cur = list.next_of(&self.slab, id);
             }
-            out.extend(ids.into_iter().rev().map(|id| self.slab.get(id).key.clone()));
+            out.extend(
+                ids.into_iter()
+                    .rev()
+                    .map(|id| self.slab.get(id).key.clone()),
+            );
             if out.len() >= limit {
                 break;
             }
@@ -272,7 +318,9 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
 
     fn demote_protected_overflow(&mut self) {
         while self.protected.weight > self.protected_max {
-            let Some(id) = self.protected.front() else { break };
+            let Some(id) = self.protected.front() else {
+                break;
+            };
             self.protected.unlink(&mut self.slab, id);
             self.slab.get_mut(id).region = Region::Probation;
             self.probation.push_back(&mut self.slab, id);
@@ -285,7 +333,8 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         if self.config.adaptive {
             let amount = self.climber.adjustment();
             if amount != 0.0 {
-                let target = (self.window_max as f64 + amount).clamp(0.0, self.config.max_weight as f64);
+                let target =
+                    (self.window_max as f64 + amount).clamp(0.0, self.config.max_weight as f64);
                 self.set_window(target.round() as u64);
                 self.demote_protected_overflow();
             }
@@ -302,27 +351,43 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.evict_from_main(first_candidate, evicted);
     }
 
-    fn evict_from_main(&mut self, mut candidate: Option<NodeId>, evicted: &mut Vec<(K, EvictionCause)>) {
+    fn evict_from_main(
+        &mut self,
+        mut candidate: Option<NodeId>,
+        evicted: &mut Vec<(K, EvictionCause)>,
+    ) {
         while self.over_capacity() {
-            let victim = self.probation.front().or_else(|| self.protected.front()).or_else(|| self.window.front());
+            let victim = self
+                .probation
+                .front()
+                .or_else(|| self.protected.front())
+                .or_else(|| self.window.front());
             let Some(victim) = victim else { break };
-            let loser = match candidate {
+            let (loser, was_candidate) = match candidate {
                 Some(c) if c != victim => {
                     if self.admit(c, victim) {
-                        victim
+                        (victim, false)
                     } else {
                         candidate = self.probation.next_of(&self.slab, c);
-                        c
+                        (c, true)
                     }
                 }
                 Some(c) => {
                     // The victim is itself the oldest candidate: nothing to compare against.
                     candidate = self.probation.next_of(&self.slab, c);
-                    c
+                    (c, true)
                 }
-                None => victim,
+                None => (victim, false),
             };
-            let key = self.slab.get(loser).key.clone();
+            let (key, hash) = {
+                let node = self.slab.get(loser);
+                (node.key.clone(), node.hash)
+            };
+            if was_candidate {
+                self.ghost_window.push(hash);
+            } else {
+                self.ghost_main.push(hash);
+            }
             self.index.remove(&key);
             self.detach(loser);
             evicted.push((key, EvictionCause::Capacity));
@@ -360,7 +425,10 @@ mod tests {
                 policy.record_miss(&k);
                 policy.insert(k, 1, &mut evicted);
             }
-            assert!(policy.len() as u64 <= policy.config().max_entries, "over capacity");
+            assert!(
+                policy.len() as u64 <= policy.config().max_entries,
+                "over capacity"
+            );
         }
         (hits, total)
     }
@@ -374,7 +442,11 @@ mod tests {
             p.insert(k, 1, &mut evicted);
             assert!(p.len() <= 100);
         }
-        assert_eq!(p.len() + evicted.len(), 1000, "every key is resident or was evicted once");
+        assert_eq!(
+            p.len() + evicted.len(),
+            1000,
+            "every key is resident or was evicted once"
+        );
     }
 
     #[test]
@@ -399,7 +471,10 @@ mod tests {
         // …then a long scan of one-off keys.
         replay(&mut p, 1000..20_000);
         let survivors = (0..50).filter(|k| p.contains(k)).count();
-        assert!(survivors >= 45, "only {survivors} hot keys survived the scan");
+        assert!(
+            survivors >= 45,
+            "only {survivors} hot keys survived the scan"
+        );
     }
 
     #[test]
@@ -407,7 +482,11 @@ mod tests {
         let mut p = WTinyLfu::new(PolicyConfig::entries(100));
         let (hits, total) = replay(&mut p, (0..200).cycle().take(200 * 200).map(|k| k as u64));
         // LRU gets 0 here; keeping a stable half of the loop gets close to 50 %.
-        assert!(hits * 100 / total >= 30, "hit ratio {}%", hits * 100 / total);
+        assert!(
+            hits * 100 / total >= 30,
+            "hit ratio {}%",
+            hits * 100 / total
+        );
     }
 
     #[test]

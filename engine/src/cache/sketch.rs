@@ -18,14 +18,21 @@ pub struct FrequencySketch {
     sample_size: u64,
 }
 
-const SEEDS: [u64; 4] = [0x97cb_3127_dd1c_c8c5, 0xc2b2_ae3d_27d4_eb4f, 0x1656_67b1_9e37_79f9, 0xff51_afd7_ed55_8ccd];
+const SEEDS: [u64; 4] = [
+    0x97cb_3127_dd1c_c8c5,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0xff51_afd7_ed55_8ccd,
+];
 const RESET_MASK: u64 = 0x7777_7777_7777_7777;
 
 impl FrequencySketch {
     /// A sketch sized for about `expected_entries` resident keys; it ages every
     /// `10 × expected_entries` sightings.
     pub fn new(expected_entries: usize) -> Self {
-        let entries = expected_entries.clamp(16, 1 << 26).next_power_of_two();
+        // At least 128 entries (a 1,280-request aging period, as in moka and Caffeine), so small
+        // caches still remember keys whose reuse distance exceeds their capacity (loops).
+        let entries = expected_entries.clamp(128, 1 << 26).next_power_of_two();
         let counters = entries * 4; // four counters per expected key across the rows
         let words = (counters / 16).max(1);
         let door_bits = (entries * 8).max(64);
@@ -98,7 +105,9 @@ impl FrequencySketch {
     }
 
     fn door_contains(&self, hash: u64) -> bool {
-        self.door_bits(hash).iter().all(|&bit| self.door[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        self.door_bits(hash)
+            .iter()
+            .all(|&bit| self.door[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
     }
 
     /// Sets the key's doorkeeper bits; returns whether they were all set already.
@@ -139,7 +148,11 @@ mod tests {
         let mut s = FrequencySketch::new(1024);
         assert_eq!(s.frequency(42), 0);
         s.increment(42);
-        assert_eq!(s.frequency(42), 1, "the doorkeeper holds the first sighting");
+        assert_eq!(
+            s.frequency(42),
+            1,
+            "the doorkeeper holds the first sighting"
+        );
         for _ in 0..5 {
             s.increment(42);
         }
@@ -147,7 +160,11 @@ mod tests {
         for _ in 0..100 {
             s.increment(42);
         }
-        assert_eq!(s.frequency(42), 16, "4-bit counters saturate at 15, plus the doorkeeper");
+        assert_eq!(
+            s.frequency(42),
+            16,
+            "4-bit counters saturate at 15, plus the doorkeeper"
+        );
     }
 
     #[test]
@@ -167,7 +184,11 @@ mod tests {
             assert!(k < 1_000_000, "the sketch never aged");
         }
         // 8 counted sightings halve to 4; the doorkeeper bit may be set again by a collision.
-        assert!((4..=5).contains(&s.frequency(7)), "after aging: {}", s.frequency(7));
+        assert!(
+            (4..=5).contains(&s.frequency(7)),
+            "after aging: {}",
+            s.frequency(7)
+        );
     }
 
     #[test]
@@ -179,6 +200,9 @@ mod tests {
             }
         }
         let overestimates = (0..2000u64).filter(|&k| s.frequency(mix(k)) > 4).count();
-        assert!(overestimates < 100, "{overestimates} of 2000 keys overestimated");
+        assert!(
+            overestimates < 100,
+            "{overestimates} of 2000 keys overestimated"
+        );
     }
 }
