@@ -32,6 +32,7 @@ mod error;
 mod key_range;
 mod memory;
 mod sync_mode;
+pub mod tiered;
 pub mod validate;
 
 #[cfg(feature = "conformance")]
@@ -40,9 +41,11 @@ pub mod conformance;
 pub use backend::{DEFAULT_KEYSPACE, StorageBackend};
 pub use batch::{BatchOp, WriteBatch};
 pub use bytes::Bytes;
+pub use cache::{MemoryCache, TtlConfig};
 pub use capabilities::{Capabilities, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE};
 pub use dyn_backend::{BoxFuture, DynBackend, DynStorageBackend, IntoDyn};
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use key_range::{KeyRange, prefix_successor};
 pub use memory::MemoryBackend;
 pub use sync_mode::SyncMode;
+pub use tiered::{TierMode, TierStats, Tiered};

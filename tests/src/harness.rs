@@ -1,6 +1,7 @@
 //! Harnesses opening every backend and composition under test.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use strata::conformance::Harness;
 use strata::{BoxFuture, DynBackend, IntoDyn, MemoryBackend, Result, SyncMode};
@@ -68,4 +69,100 @@ impl Harness for SharedMemoryHarness {
         let store = self.store.clone();
         Box::pin(async move { Ok(store.into_dyn()) })
     }
+}
+
+/// The upper tier of the cache compositions: large enough to hold every conformance case.
+pub fn test_cache() -> strata::MemoryCache {
+    strata::MemoryCache::builder()
+        .max_entries(100_000)
+        .build()
+        .expect("cache")
+}
+
+type Opener = Box<dyn Fn() -> BoxFuture<'static, Result<DynBackend>> + Send + Sync>;
+
+/// A composition of tiers under test, opened by a closure; keeps its files alive.
+pub struct Composition {
+    open: Opener,
+    _dir: Arc<TempDir>,
+}
+
+impl std::fmt::Debug for Composition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Composition")
+    }
+}
+
+impl Harness for Composition {
+    fn open(&self) -> BoxFuture<'_, Result<DynBackend>> {
+        (self.open)()
+    }
+}
+
+fn boxed(
+    fut: impl std::future::Future<Output = Result<DynBackend>> + Send + 'static,
+) -> BoxFuture<'static, Result<DynBackend>> {
+    Box::pin(fut)
+}
+
+/// Opens a redb store at `path` with `mode`.
+pub async fn redb_at(path: PathBuf, mode: SyncMode) -> Result<RedbBackend> {
+    RedbBackend::builder(path).sync_mode(mode).open().await
+}
+
+/// Every tier composition under test, by name. Persistent ones reopen the same files.
+pub fn tiered_harness(name: &str) -> Composition {
+    use strata::{TierMode, Tiered};
+    let dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
+    let (a, b) = (dir.path().join("a.redb"), dir.path().join("b.redb"));
+    let open: Opener = match name {
+        "memory_over_memory" => {
+            let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
+            Box::new(move || {
+                let t = Tiered::new(upper.clone(), lower.clone());
+                boxed(async move { Ok(t.into_dyn()) })
+            })
+        }
+        "cache_over_redb" => Box::new(move || {
+            let b = b.clone();
+            boxed(async move {
+                Ok(Tiered::new(test_cache(), redb_at(b, SyncMode::Full).await?).into_dyn())
+            })
+        }),
+        "redb_over_redb" => Box::new(move || {
+            let (a, b) = (a.clone(), b.clone());
+            boxed(async move {
+                let upper = redb_at(a, SyncMode::Off).await?;
+                Ok(Tiered::new(upper, redb_at(b, SyncMode::Full).await?).into_dyn())
+            })
+        }),
+        "three_tiers" => Box::new(move || {
+            let (a, b) = (a.clone(), b.clone());
+            boxed(async move {
+                let middle = Tiered::new(
+                    redb_at(a, SyncMode::Off).await?,
+                    redb_at(b, SyncMode::Full).await?,
+                );
+                Ok(Tiered::new(test_cache(), middle).into_dyn())
+            })
+        }),
+        "replica" => {
+            let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
+            Box::new(move || {
+                let t = Tiered::builder(upper.clone(), lower.clone())
+                    .mode(TierMode::Replica)
+                    .build();
+                boxed(async move { Ok(t.into_dyn()) })
+            })
+        }
+        "memory_cache" => {
+            let cache = test_cache();
+            Box::new(move || {
+                let c = cache.clone();
+                boxed(async move { Ok(c.into_dyn()) })
+            })
+        }
+        other => panic!("unknown composition {other}"),
+    };
+    Composition { open, _dir: dir }
 }

@@ -37,3 +37,43 @@ mod redb_dyn {
     use super::*;
     strata::conformance_suite!(DoubleDyn(RedbHarness::new(SyncMode::Full)), persistent);
 }
+
+mod memory_cache {
+    strata::conformance_suite!(strata_tests::harness::tiered_harness("memory_cache"));
+}
+
+mod tiered_memory_over_memory {
+    strata::conformance_suite!(strata_tests::harness::tiered_harness("memory_over_memory"));
+}
+
+mod tiered_cache_over_redb {
+    strata::conformance_suite!(
+        strata_tests::harness::tiered_harness("cache_over_redb"),
+        persistent
+    );
+}
+
+mod tiered_redb_over_redb {
+    strata::conformance_suite!(
+        strata_tests::harness::tiered_harness("redb_over_redb"),
+        persistent
+    );
+}
+
+mod tiered_three_tiers {
+    strata::conformance_suite!(
+        strata_tests::harness::tiered_harness("three_tiers"),
+        persistent
+    );
+}
+
+mod tiered_replica {
+    strata::conformance_suite!(strata_tests::harness::tiered_harness("replica"));
+}
+
+mod tiered_dyn {
+    strata::conformance_suite!(
+        strata_tests::harness::DoubleDyn(strata_tests::harness::tiered_harness("cache_over_redb")),
+        persistent
+    );
+}

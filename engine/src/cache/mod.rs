@@ -1,11 +1,20 @@
-//! The cache policy: adaptive W-TinyLFU admission and eviction with a frequency sketch.
+//! The cache: the adaptive W-TinyLFU policy, adaptive TTL, and [`MemoryCache`], the bounded
+//! in-memory backend built on them.
 
 mod climber;
+mod clock;
 mod deque;
 mod ghost;
+mod memory_cache;
 mod policy;
 mod sketch;
+mod stats;
+mod ttl;
 
 pub use climber::HillClimber;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use memory_cache::{MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
 pub use policy::{EvictionCause, PolicyConfig, WTinyLfu};
 pub use sketch::FrequencySketch;
+pub use stats::CacheStats;
+pub use ttl::TtlConfig;

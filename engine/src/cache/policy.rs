@@ -198,6 +198,15 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         }
     }
 
+    /// Records a miss known only by its hash (from [`hash_of`](Self::hash_of)), as buffered
+    /// readers do; the window adapts only on misses recorded with their key.
+    pub fn record_miss_hash(&mut self, hash: u64) {
+        if let Some(earlier) = self.pending_increment.replace(hash) {
+            self.sketch.increment(earlier);
+        }
+        self.climber.record(false);
+    }
+
     /// Inserts or re-weighs `key`, then evicts until within capacity. Evicted keys (possibly
     /// `key` itself) are appended to `evicted`. Returns whether `key` is resident afterwards.
     pub fn insert(&mut self, key: K, weight: u64, evicted: &mut Vec<(K, EvictionCause)>) -> bool {

@@ -1,0 +1,72 @@
+//! Cache and tier counters: plain atomics, cheap to bump, snapshot on demand.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($(#[$meta:meta])* $live:ident => $snap:ident { $($(#[$fmeta:meta])* $field:ident),* $(,)? }) => {
+        /// Live counters (internal).
+        #[derive(Debug, Default)]
+        pub(crate) struct $live {
+            $(pub(crate) $field: AtomicU64,)*
+        }
+
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct $snap {
+            $($(#[$fmeta])* pub $field: u64,)*
+        }
+
+        impl $live {
+            pub(crate) fn snapshot(&self) -> $snap {
+                $snap { $($field: self.$field.load(Ordering::Relaxed),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// What a [`MemoryCache`](super::MemoryCache) has done since it was created.
+    CacheCounters => CacheStats {
+        /// Reads that found a live entry.
+        hits,
+        /// Reads that found nothing (or only an expired entry).
+        misses,
+        /// Entries written (puts and batch puts).
+        inserts,
+        /// Entries evicted to respect the capacity, or refused as larger than it.
+        evicted_capacity,
+        /// Entries dropped because their TTL ran out.
+        evicted_ttl,
+        /// Entries removed by delete.
+        evicted_explicit,
+        /// Entries resident after the last write.
+        resident_entries,
+        /// Weight (bytes) resident after the last write.
+        resident_weight,
+    }
+}
+
+impl CacheStats {
+    /// Hits over reads, 0 when nothing was read.
+    pub fn hit_ratio(&self) -> f64 {
+        let reads = self.hits + self.misses;
+        if reads == 0 {
+            0.0
+        } else {
+            self.hits as f64 / reads as f64
+        }
+    }
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+pub(crate) fn set(counter: &AtomicU64, n: u64) {
+    counter.store(n, Ordering::Relaxed);
+}

@@ -1,0 +1,75 @@
+//! Counters of a `Tiered` store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters (internal).
+#[derive(Debug, Default)]
+pub(crate) struct TierCounters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) fills: AtomicU64,
+    pub(crate) stale_fills_skipped: AtomicU64,
+    pub(crate) merged: AtomicU64,
+    pub(crate) lower_reads: AtomicU64,
+    pub(crate) upper_errors: AtomicU64,
+    pub(crate) invalidation_failures: AtomicU64,
+}
+
+/// What a `Tiered` store has done since it was built (all keyspaces).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TierStats {
+    /// Reads served by the upper tier.
+    pub hits: u64,
+    /// Reads the upper tier could not serve.
+    pub misses: u64,
+    /// Values copied into the upper tier after a miss.
+    pub fills: u64,
+    /// Fills skipped because a write to the key raced them.
+    pub stale_fills_skipped: u64,
+    /// Misses that waited for another caller's lower read instead of making their own.
+    pub merged: u64,
+    /// Reads sent to the lower tier (`get`s; a `get_many` counts once).
+    pub lower_reads: u64,
+    /// Upper-tier operations that failed (absorbed unless the tier is strict).
+    pub upper_errors: u64,
+    /// Upper-tier invalidations that failed; those keys bypass the upper tier until one works.
+    pub invalidation_failures: u64,
+}
+
+impl TierStats {
+    /// Lower-tier reads avoided: hits plus merged misses.
+    pub fn lower_reads_avoided(&self) -> u64 {
+        self.hits + self.merged
+    }
+
+    /// Hits over reads.
+    pub fn hit_ratio(&self) -> f64 {
+        let reads = self.hits + self.misses;
+        if reads == 0 {
+            0.0
+        } else {
+            self.hits as f64 / reads as f64
+        }
+    }
+}
+
+impl TierCounters {
+    pub(crate) fn snapshot(&self) -> TierStats {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TierStats {
+            hits: l(&self.hits),
+            misses: l(&self.misses),
+            fills: l(&self.fills),
+            stale_fills_skipped: l(&self.stale_fills_skipped),
+            merged: l(&self.merged),
+            lower_reads: l(&self.lower_reads),
+            upper_errors: l(&self.upper_errors),
+            invalidation_failures: l(&self.invalidation_failures),
+        }
+    }
+}
+
+pub(crate) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
