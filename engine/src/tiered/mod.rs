@@ -201,8 +201,9 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
             .versions
             .lock(self.state.versions.stripe_of(key))
             .await;
-        if self.upper.delete(key).await.is_ok() {
-            self.clear_suspect(key);
+        match self.upper.delete(key).await {
+            Ok(_) => self.clear_suspect(key),
+            Err(e) => self.upper_failed(e)?,
         }
         Ok(value)
     }

@@ -1,0 +1,382 @@
+//! Tiered semantics: write-through, invalidation, single-flight, the stale-fill race, expiry,
+//! strict capacity, upper-tier failures, warm restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use strata::cache::ManualClock;
+use strata::{
+    KeyRange, MemoryBackend, MemoryCache, StorageBackend, SyncMode, TierMode, Tiered, TtlConfig,
+    WriteBatch,
+};
+use strata_tests::harness::redb_at;
+use strata_tests::wrappers::{Counting, Faulty, Paused};
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+#[tokio::test]
+async fn write_through_reaches_both_tiers_and_reads_fill_the_upper() {
+    let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
+    let tiered = Tiered::new(upper.clone(), lower.clone());
+    tiered.put(b("k"), b("v1")).await.unwrap();
+    assert_eq!(
+        upper.get(b"k").await.unwrap(),
+        Some(b("v1")),
+        "upper written"
+    );
+    assert_eq!(
+        lower.get(b"k").await.unwrap(),
+        Some(b("v1")),
+        "lower written"
+    );
+
+    // A value only in the lower tier is read through and filled.
+    lower.put(b("only-lower"), b("deep")).await.unwrap();
+    assert_eq!(tiered.get(b"only-lower").await.unwrap(), Some(b("deep")));
+    assert_eq!(
+        upper.get(b"only-lower").await.unwrap(),
+        Some(b("deep")),
+        "filled"
+    );
+    let stats = tiered.stats();
+    assert_eq!((stats.misses, stats.fills, stats.lower_reads), (1, 1, 1));
+    assert_eq!(tiered.get(b"only-lower").await.unwrap(), Some(b("deep")));
+    assert_eq!(tiered.stats().hits, 1, "second read is a hit");
+}
+
+#[tokio::test]
+async fn delete_and_batches_invalidate_the_upper_tier() {
+    let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
+    let tiered = Tiered::new(upper.clone(), lower.clone());
+    tiered.put(b("a"), b("1")).await.unwrap();
+    tiered.put(b("b"), b("2")).await.unwrap();
+    assert!(tiered.delete(b"a").await.unwrap());
+    assert_eq!(upper.get(b"a").await.unwrap(), None);
+    assert_eq!(tiered.get(b"a").await.unwrap(), None);
+    let mut batch = WriteBatch::new();
+    batch.delete(b("b")).put(b("c"), b("3"));
+    tiered.write_batch(batch).await.unwrap();
+    assert_eq!(
+        upper.get_many(&[b("b"), b("c")]).await.unwrap(),
+        vec![None, Some(b("3"))]
+    );
+    assert_eq!(
+        lower.get_many(&[b("b"), b("c")]).await.unwrap(),
+        vec![None, Some(b("3"))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_concurrent_misses_make_one_lower_read() {
+    let lower = MemoryBackend::new();
+    lower.put(b("hot"), b("value")).await.unwrap();
+    // Pause the lower read so all 100 callers are waiting on it together.
+    let paused = Paused::new(lower);
+    let counting = Counting::new(paused.clone());
+    let tiered = Arc::new(Tiered::new(MemoryBackend::new(), counting.clone()));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let t = tiered.clone();
+            tokio::spawn(async move { t.get(b"hot").await.unwrap() })
+        })
+        .collect();
+    paused.wait_until_paused().await;
+    // Give every other caller time to arrive and join the flight.
+    while tiered.stats().misses < 100 {
+        tokio::task::yield_now().await;
+    }
+    paused.release_one();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Some(b("value")));
+    }
+    assert_eq!(
+        counting.gets(),
+        1,
+        "exactly one lower read for 100 concurrent misses"
+    );
+    assert_eq!(tiered.stats().merged, 99);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_racing_a_write_never_leaves_the_upper_tier_stale() {
+    let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
+    lower.put(b("k"), b("old")).await.unwrap();
+    let paused = Paused::new(lower.clone());
+    let tiered = Arc::new(Tiered::new(upper.clone(), paused.clone()));
+
+    // 1. A reader misses the upper tier and reads "old" from the lower tier, then pauses.
+    let reader = {
+        let t = tiered.clone();
+        tokio::spawn(async move { t.get(b"k").await.unwrap() })
+    };
+    paused.wait_until_paused().await;
+    // 2. A writer writes "new" through both tiers and returns.
+    tiered.put(b("k"), b("new")).await.unwrap();
+    assert_eq!(upper.get(b"k").await.unwrap(), Some(b("new")));
+    // 3. The reader resumes and tries to fill the old value.
+    paused.release_one();
+    assert_eq!(
+        reader.await.unwrap(),
+        Some(b("old")),
+        "the reader returns what it read"
+    );
+    assert_eq!(
+        upper.get(b"k").await.unwrap(),
+        Some(b("new")),
+        "the stale fill was skipped"
+    );
+    assert_eq!(tiered.stats().stale_fills_skipped, 1);
+
+    // Same race with a delete.
+    lower.put(b("d"), b("old")).await.unwrap();
+    let reader = {
+        let t = tiered.clone();
+        tokio::spawn(async move { t.get(b"d").await.unwrap() })
+    };
+    paused.wait_until_paused().await;
+    assert!(tiered.delete(b"d").await.unwrap());
+    paused.release_one();
+    reader.await.unwrap();
+    assert_eq!(
+        upper.get(b"d").await.unwrap(),
+        None,
+        "no resurrection by a stale fill"
+    );
+    paused.release_one(); // for the next read's pause
+    assert_eq!(tiered.get(b"d").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn expired_entries_are_never_served() {
+    let clock = ManualClock::new();
+    let ttl = TtlConfig {
+        default_ttl: Duration::from_secs(60),
+        min_ttl: Duration::from_secs(10),
+        ..TtlConfig::default()
+    };
+    let cache = MemoryCache::builder()
+        .max_entries(100)
+        .ttl(ttl)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let lower = MemoryBackend::new();
+    let tiered = Tiered::new(cache.clone(), lower.clone());
+    tiered.put(b("k"), b("v")).await.unwrap();
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(
+        cache.get(b"k").await.unwrap(),
+        Some(b("v")),
+        "alive before its TTL"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(cache.get(b"k").await.unwrap(), None, "expired at its TTL");
+    assert_eq!(
+        cache.scan(KeyRange::all(), None).await.unwrap(),
+        vec![],
+        "not in scans either"
+    );
+    assert_eq!(cache.stats().evicted_ttl, 1);
+    // Through the tier, an expired entry is a miss served from the lower tier.
+    assert_eq!(tiered.get(b"k").await.unwrap(), Some(b("v")));
+    assert_eq!(tiered.stats().lower_reads, 1);
+
+    // Per-put TTL, and the cleanup pass.
+    cache
+        .put_with_ttl(b("short"), b("s"), Duration::from_secs(5))
+        .unwrap();
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(
+        cache.run_cleanup(),
+        1,
+        "the cleanup pass drops the expired entry"
+    );
+    assert_eq!(cache.get(b"short").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn hot_entries_live_longer_and_cold_ones_shorter() {
+    let clock = ManualClock::new();
+    let ttl = TtlConfig {
+        default_ttl: Duration::from_secs(100),
+        ..TtlConfig::default()
+    };
+    let cache = MemoryCache::builder()
+        .max_entries(100)
+        .ttl(ttl)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    cache.put(b("hot"), b("h")).await.unwrap();
+    cache.put(b("cold"), b("c")).await.unwrap();
+    for _ in 0..12 {
+        cache.get(b"hot").await.unwrap();
+    }
+    // Cold: 100 s shrinks to 75 s at this cleanup pass; hot grew past 100 s on its hits.
+    cache.run_cleanup();
+    clock.advance(Duration::from_secs(80));
+    assert_eq!(
+        cache.get(b"cold").await.unwrap(),
+        None,
+        "the cold entry expired early"
+    );
+    clock.advance(Duration::from_secs(40));
+    assert_eq!(
+        cache.get(b"hot").await.unwrap(),
+        Some(b("h")),
+        "the hot entry outlived the default TTL"
+    );
+}
+
+#[tokio::test]
+async fn capacity_is_strict_after_every_operation() {
+    let by_entries = MemoryCache::builder().max_entries(50).build().unwrap();
+    let by_bytes = MemoryCache::builder().max_bytes(4096).build().unwrap();
+    for cache in [by_entries, by_bytes] {
+        let other = cache.keyspace("other").unwrap();
+        for i in 0..2000u32 {
+            let key = Bytes::from(format!("key-{}", i % 300));
+            let value = Bytes::from(vec![b'v'; (i as usize * 7) % 200]);
+            match i % 5 {
+                0 => {
+                    let mut batch = WriteBatch::new();
+                    batch
+                        .put(key.clone(), value.clone())
+                        .put(Bytes::from(format!("b-{i}")), value);
+                    cache.write_batch(batch).await.unwrap();
+                }
+                1 => {
+                    cache.delete(&key).await.unwrap();
+                }
+                2 => {
+                    other.put(key, value).await.unwrap();
+                }
+                _ => {
+                    cache.put(key.clone(), value).await.unwrap();
+                    cache.get(&key).await.unwrap();
+                }
+            }
+            let (entries, weight) = cache.residency();
+            let config = cache.config();
+            assert!(
+                entries <= config.max_entries.unwrap_or(u64::MAX),
+                "{entries} entries after op {i}"
+            );
+            assert!(
+                weight <= config.max_bytes.unwrap_or(u64::MAX),
+                "{weight} bytes after op {i}"
+            );
+            let in_maps = (cache.len() + other.len()) as u64;
+            assert_eq!(in_maps, entries, "maps and policy agree after op {i}");
+        }
+        assert!(
+            cache.stats().evicted_capacity > 0,
+            "the test must exercise eviction"
+        );
+    }
+}
+
+#[tokio::test]
+async fn upper_failures_are_absorbed_unless_strict() {
+    let lower = MemoryBackend::new();
+    let upper = Faulty::new(MemoryBackend::new(), 0); // fails from the start
+    let tiered = Tiered::new(upper.clone(), lower.clone());
+    tiered.put(b("k"), b("v")).await.unwrap();
+    assert_eq!(
+        tiered.get(b"k").await.unwrap(),
+        Some(b("v")),
+        "served from the lower tier"
+    );
+    lower.put(b("k2"), b("v2")).await.unwrap();
+    assert_eq!(
+        tiered.get(b"k2").await.unwrap(),
+        Some(b("v2")),
+        "a failed upper read is a miss"
+    );
+    // Failed: the put's upper write, the retried invalidation on reading k, the k2 upper
+    // read and the k2 fill.
+    assert_eq!(tiered.stats().upper_errors, 4);
+    assert_eq!(lower.get(b"k").await.unwrap(), Some(b("v")));
+
+    let strict = Tiered::builder(Faulty::new(MemoryBackend::new(), 0), MemoryBackend::new())
+        .strict(true)
+        .build();
+    let err = strict.put(b("k"), b("v")).await.unwrap_err();
+    assert_eq!(err.kind(), strata::ErrorKind::Unavailable);
+    assert!(strict.get(b"k").await.is_err(), "strict reads fail too");
+}
+
+#[tokio::test]
+async fn a_failed_invalidation_makes_the_key_bypass_the_upper_tier() {
+    let inner_upper = MemoryBackend::new();
+    // The upper tier works for the first write, then fails.
+    let upper = Faulty::new(inner_upper.clone(), 1);
+    let lower = MemoryBackend::new();
+    let tiered = Tiered::new(upper, lower.clone());
+    tiered.put(b("k"), b("v1")).await.unwrap(); // upper gets v1
+    tiered.put(b("k"), b("v2")).await.unwrap(); // upper update and invalidation both fail
+    assert_eq!(
+        inner_upper.get(b"k").await.unwrap(),
+        Some(b("v1")),
+        "the upper copy is stale"
+    );
+    assert_eq!(
+        tiered.get(b"k").await.unwrap(),
+        Some(b("v2")),
+        "but it is never served"
+    );
+    assert_eq!(tiered.stats().invalidation_failures, 1);
+}
+
+#[tokio::test]
+async fn replica_mode_scans_the_upper_tier() {
+    let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
+    let tiered = Tiered::builder(upper.clone(), lower.clone())
+        .mode(TierMode::Replica)
+        .build();
+    tiered.put(b("a"), b("1")).await.unwrap();
+    upper.put(b("only-upper"), b("x")).await.unwrap();
+    let rows = tiered.scan(KeyRange::all(), None).await.unwrap();
+    assert_eq!(rows.len(), 2, "replica scans come from the upper tier");
+    let cache_mode = Tiered::new(upper, lower);
+    assert_eq!(
+        cache_mode.scan(KeyRange::all(), None).await.unwrap().len(),
+        1,
+        "cache scans come from the lower tier"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_upper_tier_is_warm_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b_path) = (dir.path().join("upper.redb"), dir.path().join("lower.redb"));
+    {
+        let tiered = Tiered::new(
+            redb_at(a.clone(), SyncMode::Off).await.unwrap(),
+            redb_at(b_path.clone(), SyncMode::Full).await.unwrap(),
+        );
+        for i in 0..100 {
+            tiered
+                .put(Bytes::from(format!("k{i}")), b("v"))
+                .await
+                .unwrap();
+        }
+    }
+    let lower = Counting::new(redb_at(b_path, SyncMode::Full).await.unwrap());
+    let tiered = Tiered::new(redb_at(a, SyncMode::Off).await.unwrap(), lower.clone());
+    for i in 0..100 {
+        assert_eq!(
+            tiered.get(format!("k{i}").as_bytes()).await.unwrap(),
+            Some(b("v"))
+        );
+    }
+    assert_eq!(
+        lower.gets(),
+        0,
+        "every read after the restart was served by the upper tier"
+    );
+    assert_eq!(tiered.stats().hits, 100);
+}
