@@ -59,6 +59,8 @@ pub enum Op {
     Prefix(Vec<u8>, Option<u8>),
     /// `flush`.
     Flush,
+    /// Moves the test clock forward by this many seconds (expiring cache entries).
+    Advance(u16),
 }
 
 /// Decodes a fuzz input into at most 64 operations.
@@ -112,6 +114,11 @@ fn to_bound(b: &Option<(FuzzKey, bool)>) -> Bound<Bytes> {
 
 /// Applies `ops` to `store` and to a model, panicking on the first disagreement.
 pub async fn check_against_model<B: StorageBackend>(store: &B, ops: &[Op]) {
+    check_with_clock(store, ops, None).await
+}
+
+/// Like [`check_against_model`], moving `clock` on [`Op::Advance`].
+pub async fn check_with_clock<B: StorageBackend>(store: &B, ops: &[Op], clock: Option<&strata::cache::ManualClock>) {
     let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
     for (step, op) in ops.iter().enumerate() {
         let ctx = || format!("step {step}: {op:?} on {store:?}");
@@ -231,6 +238,11 @@ pub async fn check_against_model<B: StorageBackend>(store: &B, ops: &[Op]) {
                 .flush()
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", ctx())),
+            Op::Advance(secs) => {
+                if let Some(clock) = clock {
+                    clock.advance(std::time::Duration::from_secs(u64::from(*secs)));
+                }
+            }
         }
     }
     // Finally the whole contents agree.
