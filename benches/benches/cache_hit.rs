@@ -28,7 +28,11 @@ fn ready<F: Future>(f: F) -> F::Output {
 }
 
 fn keys() -> Arc<Vec<Bytes>> {
-    Arc::new((0..KEYS).map(|i| Bytes::from(format!("user/{i:08}"))).collect())
+    Arc::new(
+        (0..KEYS)
+            .map(|i| Bytes::from(format!("user/{i:08}")))
+            .collect(),
+    )
 }
 
 fn value() -> Bytes {
@@ -50,13 +54,32 @@ fn on_threads(threads: usize, iters: u64, run: impl Fn(u64, usize) + Sync) -> Du
 
 fn bench_hits(c: &mut Criterion) {
     let keys = keys();
-    let strata = MemoryCache::builder().max_entries(2 * KEYS as u64).build().unwrap();
+    let strata = MemoryCache::builder()
+        .max_entries(2 * KEYS as u64)
+        .build()
+        .unwrap();
     let moka: moka::sync::Cache<Bytes, Bytes> = moka::sync::Cache::new(2 * KEYS as u64);
     let quick: quick_cache::sync::Cache<Bytes, Bytes> = quick_cache::sync::Cache::new(2 * KEYS);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let redb = rt.block_on(RedbBackend::builder(dir.path().join("t.redb")).sync_mode(SyncMode::Off).open()).unwrap();
-    let tiered = Tiered::new(MemoryCache::builder().max_entries(2 * KEYS as u64).build().unwrap(), redb);
+    let redb = rt
+        .block_on(
+            RedbBackend::builder(dir.path().join("t.redb"))
+                .sync_mode(SyncMode::Off)
+                .open(),
+        )
+        .unwrap();
+    let tiered = Tiered::new(
+        MemoryCache::builder()
+            .max_entries(2 * KEYS as u64)
+            .build()
+            .unwrap(),
+        redb,
+    );
     for k in keys.iter() {
         ready(strata.put(k.clone(), value())).unwrap();
         moka.insert(k.clone(), value());
@@ -110,7 +133,11 @@ fn bench_hits(c: &mut Criterion) {
 fn bench_zipf_mix(c: &mut Criterion) {
     // Zipf(0.99) over 100k keys, cache of 10k: 90 % gets, 10 % puts; misses insert.
     let n = 100_000usize;
-    let keys: Arc<Vec<Bytes>> = Arc::new((0..n).map(|i| Bytes::from(format!("user/{i:08}"))).collect());
+    let keys: Arc<Vec<Bytes>> = Arc::new(
+        (0..n)
+            .map(|i| Bytes::from(format!("user/{i:08}")))
+            .collect(),
+    );
     let mut cdf = Vec::with_capacity(n);
     let mut total = 0.0;
     for r in 0..n {
@@ -124,7 +151,10 @@ fn bench_zipf_mix(c: &mut Criterion) {
             state ^= state >> 7;
             state ^= state << 17;
             let u = (state >> 11) as f64 / (1u64 << 53) as f64 * total;
-            (cdf.partition_point(|&c| c < u).min(n - 1), state % 10 == 0)
+            (
+                cdf.partition_point(|&c| c < u).min(n - 1),
+                state.is_multiple_of(10),
+            )
         })
         .collect();
     let mut group = c.benchmark_group("zipf_mix");

@@ -136,6 +136,16 @@ pub fn tiered_harness(name: &str) -> Composition {
                 Ok(Tiered::new(upper, redb_at(b, SyncMode::Full).await?).into_dyn())
             })
         }),
+        "bounded_redb_over_redb" => Box::new(move || {
+            let (a, b) = (a.clone(), b.clone());
+            boxed(async move {
+                let config = strata::cache::PolicyConfig::entries(100_000);
+                let upper =
+                    strata::cache::Bounded::open(redb_at(a, SyncMode::Off).await?, config, &[])
+                        .await?;
+                Ok(Tiered::new(upper, redb_at(b, SyncMode::Full).await?).into_dyn())
+            })
+        }),
         "three_tiers" => Box::new(move || {
             let (a, b) = (a.clone(), b.clone());
             boxed(async move {

@@ -118,7 +118,11 @@ pub async fn check_against_model<B: StorageBackend>(store: &B, ops: &[Op]) {
 }
 
 /// Like [`check_against_model`], moving `clock` on [`Op::Advance`].
-pub async fn check_with_clock<B: StorageBackend>(store: &B, ops: &[Op], clock: Option<&strata::cache::ManualClock>) {
+pub async fn check_with_clock<B: StorageBackend>(
+    store: &B,
+    ops: &[Op],
+    clock: Option<&strata::cache::ManualClock>,
+) {
     let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
     for (step, op) in ops.iter().enumerate() {
         let ctx = || format!("step {step}: {op:?} on {store:?}");

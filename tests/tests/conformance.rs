@@ -60,6 +60,13 @@ mod tiered_redb_over_redb {
     );
 }
 
+mod tiered_bounded_redb_over_redb {
+    strata::conformance_suite!(
+        strata_tests::harness::tiered_harness("bounded_redb_over_redb"),
+        persistent
+    );
+}
+
 mod tiered_three_tiers {
     strata::conformance_suite!(
         strata_tests::harness::tiered_harness("three_tiers"),

@@ -51,7 +51,9 @@ fn ready<F: Future>(f: F) -> F::Output {
 }
 
 fn keys() -> Vec<Bytes> {
-    (0..256).map(|i| Bytes::from(format!("key-{i:04}"))).collect()
+    (0..256)
+        .map(|i| Bytes::from(format!("key-{i:04}")))
+        .collect()
 }
 
 #[test]
@@ -68,7 +70,10 @@ fn memory_cache_hits_do_not_allocate() {
     let before = allocations();
     let mut bytes = 0;
     for i in 0..20_000 {
-        bytes += ready(cache.get(&keys[i % keys.len()])).unwrap().expect("hit").len();
+        bytes += ready(cache.get(&keys[i % keys.len()]))
+            .unwrap()
+            .expect("hit")
+            .len();
     }
     let during = allocations() - before;
     assert_eq!(bytes, 20_000 * 100);
@@ -88,7 +93,9 @@ fn tiered_hits_do_not_allocate() {
     }
     let before = allocations();
     for i in 0..20_000 {
-        ready(tiered.get(&keys[i % keys.len()])).unwrap().expect("hit");
+        ready(tiered.get(&keys[i % keys.len()]))
+            .unwrap()
+            .expect("hit");
     }
     let during = allocations() - before;
     assert_eq!(tiered.stats().hits, 20_000 + keys.len() as u64);

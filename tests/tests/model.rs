@@ -49,21 +49,30 @@ async fn redb() -> RedbBackend {
 
 fn run(composition: &str, data: &[u8], countdown: i64) {
     let ops = decode(data);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let clock = ManualClock::new();
         let c = Some(&clock);
         match composition {
             "memory" => check_with_clock(&memory(), &ops, c).await,
             "redb" => check_with_clock(&redb().await, &ops, c).await,
-            "cache_over_memory" => check_with_clock(&Tiered::new(small_cache(&clock), memory()), &ops, c).await,
-            "cache_over_redb" => check_with_clock(&Tiered::new(small_cache(&clock), redb().await), &ops, c).await,
+            "cache_over_memory" => {
+                check_with_clock(&Tiered::new(small_cache(&clock), memory()), &ops, c).await
+            }
+            "cache_over_redb" => {
+                check_with_clock(&Tiered::new(small_cache(&clock), redb().await), &ops, c).await
+            }
             "three_tiers" => {
                 let middle = Tiered::new(memory(), redb().await);
                 check_with_clock(&Tiered::new(small_cache(&clock), middle), &ops, c).await
             }
             "replica" => {
-                let t = Tiered::builder(memory(), redb().await).mode(TierMode::Replica).build();
+                let t = Tiered::builder(memory(), redb().await)
+                    .mode(TierMode::Replica)
+                    .build();
                 check_with_clock(&t, &ops, c).await
             }
             "faulty_cache_over_memory" => {
@@ -108,5 +117,13 @@ model_test!(cache_over_memory_agrees_with_model, "cache_over_memory");
 model_test!(cache_over_redb_agrees_with_model, "cache_over_redb");
 model_test!(three_tiers_agree_with_model, "three_tiers");
 model_test!(replica_agrees_with_model, "replica");
-model_test!(failing_cache_over_memory_agrees_with_model, "faulty_cache_over_memory", faulty);
-model_test!(failing_memory_over_redb_agrees_with_model, "faulty_memory_over_redb", faulty);
+model_test!(
+    failing_cache_over_memory_agrees_with_model,
+    "faulty_cache_over_memory",
+    faulty
+);
+model_test!(
+    failing_memory_over_redb_agrees_with_model,
+    "faulty_memory_over_redb",
+    faulty
+);

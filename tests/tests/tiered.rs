@@ -380,3 +380,93 @@ async fn a_persistent_upper_tier_is_warm_after_restart() {
     );
     assert_eq!(tiered.stats().hits, 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_persistent_tier_respects_capacity_and_is_warm_after_restart() {
+    use strata::cache::{Bounded, PolicyConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b_path) = (dir.path().join("upper.redb"), dir.path().join("lower.redb"));
+    let resident: Vec<Bytes>;
+    {
+        let upper = Bounded::open(
+            redb_at(a.clone(), SyncMode::Off).await.unwrap(),
+            PolicyConfig::entries(100),
+            &[],
+        )
+        .await
+        .unwrap();
+        let tiered = Tiered::new(
+            upper,
+            redb_at(b_path.clone(), SyncMode::Full).await.unwrap(),
+        );
+        for i in 0..300 {
+            tiered
+                .put(Bytes::from(format!("k{i:03}")), b("v"))
+                .await
+                .unwrap();
+            let (entries, _) = tiered.upper().residency().await;
+            assert!(entries <= 100, "{entries} resident after put {i}");
+        }
+        resident = tiered
+            .upper()
+            .get_ref()
+            .scan(KeyRange::all(), None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            resident.len(),
+            100,
+            "the redb tier holds exactly the capacity"
+        );
+        assert_eq!(
+            tiered
+                .lower()
+                .scan(KeyRange::all(), None)
+                .await
+                .unwrap()
+                .len(),
+            300,
+            "the lower tier holds everything"
+        );
+    }
+    // Restart: the policy is rebuilt from the tier, which serves hits at once.
+    let upper = Bounded::open(
+        redb_at(a, SyncMode::Off).await.unwrap(),
+        PolicyConfig::entries(100),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(upper.residency().await.0, 100);
+    let lower = Counting::new(redb_at(b_path, SyncMode::Full).await.unwrap());
+    let tiered = Tiered::new(upper, lower.clone());
+    for key in &resident {
+        assert_eq!(tiered.get(key).await.unwrap(), Some(b("v")));
+    }
+    assert_eq!(
+        lower.gets(),
+        0,
+        "warm after restart: no lower read for resident keys"
+    );
+    // And it keeps its capacity afterwards.
+    for i in 300..400 {
+        tiered
+            .put(Bytes::from(format!("k{i:03}")), b("v"))
+            .await
+            .unwrap();
+    }
+    assert!(tiered.upper().residency().await.0 <= 100);
+    assert!(
+        tiered
+            .upper()
+            .get_ref()
+            .scan(KeyRange::all(), None)
+            .await
+            .unwrap()
+            .len()
+            <= 100
+    );
+}

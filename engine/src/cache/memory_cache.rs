@@ -35,6 +35,8 @@ const DRAIN_AT: usize = 48;
 const BUFFER_SLOTS: usize = 128;
 
 type PolicyKey = (u32, Bytes);
+/// Keyspace name -> (id, its shards).
+type KeyspaceIndex = HashMap<Arc<str>, (u32, Arc<Shards>)>;
 
 /// Settings of a [`MemoryCache`]; build one with [`MemoryCache::builder`].
 #[derive(Debug, Clone, PartialEq)]
@@ -180,7 +182,7 @@ struct Inner {
     caps: Capabilities,
     clock: Arc<dyn Clock>,
     policy: Mutex<PolicyState>,
-    keyspaces: Mutex<HashMap<Arc<str>, (u32, Arc<Shards>)>>,
+    keyspaces: Mutex<KeyspaceIndex>,
     by_id: RwLock<Vec<Arc<Shards>>>,
     buffers: Box<[ArrayQueue<ReadEvent>]>,
     counters: CacheCounters,

@@ -1,6 +1,7 @@
 //! The cache: the adaptive W-TinyLFU policy, adaptive TTL, and [`MemoryCache`], the bounded
 //! in-memory backend built on them.
 
+mod bounded;
 mod climber;
 mod clock;
 mod deque;
@@ -11,6 +12,7 @@ mod sketch;
 mod stats;
 mod ttl;
 
+pub use bounded::Bounded;
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use memory_cache::{MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};

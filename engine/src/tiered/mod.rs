@@ -26,8 +26,7 @@ use parking_lot::Mutex;
 
 use crate::validate::{check_batch, check_key, check_keyspace_name, check_put};
 use crate::{
-    BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, KeyRange, Operation, Result, StorageBackend,
-    WriteBatch,
+    Capabilities, DEFAULT_KEYSPACE, Error, KeyRange, Operation, Result, StorageBackend, WriteBatch,
 };
 use single_flight::{Flights, Role};
 pub use stats::TierStats;
@@ -394,7 +393,7 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         }
         self.lower.write_batch(batch.clone()).await?;
         let keys: Vec<&[u8]> = batch.ops().iter().map(|op| op.key().as_ref()).collect();
-        let upper_batch: WriteBatch = batch.ops().iter().cloned().collect::<Vec<BatchOp>>().into();
+        let upper_batch: WriteBatch = batch.ops().to_vec().into();
         self.update_upper(&keys, upper_batch).await
     }
 
