@@ -260,6 +260,18 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
     }
 }
 
+impl<U: Clone, L: Clone> Clone for Tiered<U, L> {
+    /// Another handle on the same store (tiers cloned, coordination shared).
+    fn clone(&self) -> Self {
+        Tiered {
+            upper: self.upper.clone(),
+            lower: self.lower.clone(),
+            state: self.state.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 impl<U: StorageBackend, L: StorageBackend> fmt::Debug for Tiered<U, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tiered")
