@@ -119,8 +119,11 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             hasher: FixedState::with_seed(0x7e1a_b1e5),
             rng: 0x2545_f491_4f6c_dd1d,
             pending_increment: None,
-            ghost_window: Ghost::new(config.expected_entries.max(1)),
-            ghost_main: Ghost::new(config.expected_entries.max(1)),
+            // Short memories: a ghost hit must mean "dropped *recently*". A quarter of the
+            // capacity for rejected candidates and half for main's victims was the best fit
+            // across recency-, frequency- and loop-shaped traces (docs/BENCHMARKS.md).
+            ghost_window: Ghost::new((config.expected_entries / 4).max(1)),
+            ghost_main: Ghost::new((config.expected_entries / 2).max(1)),
         };
         policy.set_window((config.max_weight as f64 * config.initial_window).round() as u64);
         policy
