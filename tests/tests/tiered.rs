@@ -474,10 +474,22 @@ async fn a_bounded_persistent_tier_respects_capacity_and_is_warm_after_restart()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_background_cleanup_drops_expired_entries_without_reads() {
     let clock = ManualClock::new();
-    let ttl = TtlConfig { default_ttl: Duration::from_secs(60), min_ttl: Duration::from_secs(1), ..TtlConfig::default() };
-    let cache = MemoryCache::builder().max_entries(100).ttl(ttl).clock(clock.clone()).build().unwrap();
+    let ttl = TtlConfig {
+        default_ttl: Duration::from_secs(60),
+        min_ttl: Duration::from_secs(1),
+        ..TtlConfig::default()
+    };
+    let cache = MemoryCache::builder()
+        .max_entries(100)
+        .ttl(ttl)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     for i in 0..10 {
-        cache.put(Bytes::from(format!("k{i}")), b("v")).await.unwrap();
+        cache
+            .put(Bytes::from(format!("k{i}")), b("v"))
+            .await
+            .unwrap();
     }
     let task = cache.spawn_cleanup(Duration::from_millis(5));
     clock.advance(Duration::from_secs(61));
@@ -485,10 +497,17 @@ async fn the_background_cleanup_drops_expired_entries_without_reads() {
     while cache.stats().evicted_ttl < 10 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(cache.stats().evicted_ttl, 10, "the cleanup task expired every entry");
+    assert_eq!(
+        cache.stats().evicted_ttl,
+        10,
+        "the cleanup task expired every entry"
+    );
     assert_eq!(cache.residency().0, 0);
     assert!(cache.is_empty());
     drop(cache);
     // The task ends by itself once the cache is gone.
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("cleanup task stops").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("cleanup task stops")
+        .unwrap();
 }
