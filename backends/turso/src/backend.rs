@@ -1,0 +1,418 @@
+//! `TursoBackend`: the store in a remote libSQL database (Turso, or a `sqld` server).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use libsql::params::Params;
+use libsql::{Connection, Database, Value};
+use strata::validate::{check_batch, check_key, check_keyspace_name, check_put};
+use strata::{
+    BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, KeyRange, Operation, Result, StorageBackend,
+    WriteBatch,
+};
+use tokio::sync::Mutex;
+
+use crate::config::{TursoBuilder, TursoConfig};
+use crate::connector::CountingConnector;
+use crate::error::{from_libsql, timeout};
+use crate::hlc::Hlc;
+use crate::resilience::Breaker;
+use crate::sql;
+
+/// Rows per upsert statement: 5 parameters each, under SQLite's 32,766-parameter limit.
+const UPSERT_ROWS_PER_STATEMENT: usize = 6_000;
+/// Keys per `IN (…)` list.
+const KEYS_PER_STATEMENT: usize = 30_000;
+
+/// A key-value store in a remote libSQL database. Writes carry hybrid-logical-clock versions
+/// and resolve last-writer-wins on the server; deletes leave tombstones, so the table is
+/// ready for offline sync.
+///
+/// Every call has a deadline, transient failures are retried with jittered backoff, and a
+/// circuit breaker makes calls fail in microseconds while the server is down. The auth
+/// token never appears in `Debug` output.
+#[derive(Clone)]
+pub struct TursoBackend {
+    keyspace: Arc<str>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: TursoConfig,
+    db: Database,
+    pool: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+    hlc: Hlc,
+    breaker: Breaker,
+    caps: Capabilities,
+    connects: Arc<AtomicU64>,
+}
+
+impl TursoBackend {
+    /// A builder for the database at `url`.
+    pub fn builder(url: impl Into<String>) -> TursoBuilder {
+        TursoBuilder::new(url)
+    }
+
+    /// A builder from `TURSO_DATABASE_URL` and `TURSO_AUTH_TOKEN`.
+    pub fn from_env() -> Result<TursoBuilder> {
+        TursoBuilder::from_env()
+    }
+
+    pub(crate) async fn open_with(config: TursoConfig) -> Result<Self> {
+        if config.pool_size == 0 || config.resilience.max_attempts == 0 {
+            return Err(Error::invalid_input(
+                Operation::Open,
+                "pool_size and max_attempts must be positive",
+            )
+            .with_context("backend", "turso"));
+        }
+        let url = config.url.replacen("libsql://", "https://", 1);
+        let connects = Arc::new(AtomicU64::new(0));
+        let mut builder =
+            libsql::Builder::new_remote(url.clone(), config.auth_token.expose().to_string());
+        if url.starts_with("http://") {
+            builder = builder.connector(CountingConnector::new(connects.clone()));
+        }
+        let db = builder
+            .build()
+            .await
+            .map_err(|e| from_libsql(Operation::Open, e))?;
+        let mut pool = Vec::with_capacity(config.pool_size);
+        for _ in 0..config.pool_size {
+            pool.push(Mutex::new(
+                db.connect().map_err(|e| from_libsql(Operation::Open, e))?,
+            ));
+        }
+        let caps = Capabilities {
+            max_key_size: config.max_key_size,
+            max_value_size: config.max_value_size,
+            persistent: true,
+            crash_durable: true,
+            ..Capabilities::default()
+        };
+        let node = config.node_id.unwrap_or_else(rand::random);
+        let shared = Shared {
+            breaker: Breaker::new(
+                config.resilience.breaker_threshold,
+                config.resilience.breaker_cooldown,
+            ),
+            hlc: Hlc::new(node),
+            db,
+            pool,
+            next: AtomicUsize::new(0),
+            caps,
+            connects,
+            config,
+        };
+        let backend = TursoBackend {
+            keyspace: Arc::from(DEFAULT_KEYSPACE),
+            shared: Arc::new(shared),
+        };
+        backend
+            .call(Operation::Open, |conn| async move {
+                conn.execute_batch(sql::SCHEMA).await.map(|_| ())
+            })
+            .await?;
+        Ok(backend)
+    }
+
+    /// TCP connections opened so far (counted for `http://` URLs; 0 for TLS ones).
+    pub fn tcp_connects(&self) -> u64 {
+        self.shared.connects.load(Ordering::Relaxed)
+    }
+
+    /// Whether the circuit breaker is currently failing calls fast.
+    pub fn is_circuit_open(&self) -> bool {
+        self.shared.breaker.is_open()
+    }
+
+    /// The configuration (token redacted in `Debug`).
+    pub fn config(&self) -> &TursoConfig {
+        &self.shared.config
+    }
+
+    /// Runs `f` on a pooled connection with the deadline, retries and breaker.
+    async fn call<T, F, Fut>(&self, op: Operation, f: F) -> Result<T>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: Future<Output = libsql::Result<T>>,
+    {
+        let r = &self.shared.config.resilience;
+        let mut attempt = 1;
+        loop {
+            let permit = self.shared.breaker.admit(op)?;
+            let slot = self.shared.next.fetch_add(1, Ordering::Relaxed) % self.shared.pool.len();
+            let mut conn = self.shared.pool[slot].lock().await;
+            let outcome = tokio::time::timeout(r.timeout, f(conn.clone())).await;
+            let err = match outcome {
+                Ok(Ok(value)) => {
+                    permit.success();
+                    return Ok(value);
+                }
+                Ok(Err(e)) => from_libsql(op, e),
+                Err(_) => timeout(op, r.timeout),
+            };
+            permit.failure(err.is_transient());
+            if err.is_transient() {
+                // The stream may be half-used after a failure: start a fresh one.
+                if let Ok(fresh) = self.shared.db.connect() {
+                    *conn = fresh;
+                }
+            }
+            drop(conn);
+            if !err.is_transient() || attempt >= r.max_attempts {
+                return Err(err.with_context("attempts", attempt));
+            }
+            tokio::time::sleep(r.backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    fn ks(&self) -> Value {
+        Value::Text(self.keyspace.to_string())
+    }
+
+    /// Upserts `ops` (puts and tombstones) atomically: one statement when it fits, else one
+    /// transaction of several.
+    async fn upsert(&self, op: Operation, ops: Vec<BatchOp>) -> Result<()> {
+        let base = self.shared.hlc.reserve(ops.len());
+        let mut rows: Vec<Value> = Vec::with_capacity(ops.len() * 5);
+        for (i, batch_op) in ops.into_iter().enumerate() {
+            let version = Value::Integer(self.shared.hlc.version_at(base, i));
+            let (key, value, deleted) = match batch_op {
+                BatchOp::Put { key, value } => (key, Value::Blob(value.to_vec()), 0),
+                BatchOp::Delete { key } => (key, Value::Null, 1),
+            };
+            rows.extend([
+                self.ks(),
+                Value::Blob(key.to_vec()),
+                value,
+                version,
+                Value::Integer(deleted),
+            ]);
+        }
+        let rows = Arc::new(rows);
+        let row_count = rows.len() / 5;
+        if row_count <= UPSERT_ROWS_PER_STATEMENT {
+            let statement = Arc::new(sql::upsert(row_count));
+            return self
+                .call(op, |conn| {
+                    let (statement, rows) = (statement.clone(), rows.clone());
+                    async move {
+                        conn.execute(&statement, Params::Positional(rows.to_vec()))
+                            .await
+                            .map(|_| ())
+                    }
+                })
+                .await;
+        }
+        self.call(op, |conn| {
+            let rows = rows.clone();
+            async move {
+                let tx = conn.transaction().await?;
+                for chunk in rows.chunks(UPSERT_ROWS_PER_STATEMENT * 5) {
+                    tx.execute(
+                        &sql::upsert(chunk.len() / 5),
+                        Params::Positional(chunk.to_vec()),
+                    )
+                    .await?;
+                }
+                tx.commit().await
+            }
+        })
+        .await
+    }
+}
+
+fn blob(value: Value) -> Option<Bytes> {
+    match value {
+        Value::Blob(b) => Some(Bytes::from(b)),
+        Value::Text(t) => Some(Bytes::from(t.into_bytes())),
+        _ => None,
+    }
+}
+
+impl fmt::Debug for TursoBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TursoBackend")
+            .field("url", &self.shared.config.url)
+            .field("auth_token", &self.shared.config.auth_token)
+            .field("keyspace", &self.keyspace)
+            .field("pool_size", &self.shared.pool.len())
+            .finish()
+    }
+}
+
+impl StorageBackend for TursoBackend {
+    fn capabilities(&self) -> Capabilities {
+        self.shared.caps
+    }
+
+    fn keyspace(&self, name: &str) -> Result<Self> {
+        check_keyspace_name(name)?;
+        Ok(TursoBackend {
+            keyspace: Arc::from(name),
+            shared: self.shared.clone(),
+        })
+    }
+
+    async fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        check_key(&self.shared.caps, Operation::Get, key)?;
+        let params = Arc::new(vec![self.ks(), Value::Blob(key.to_vec())]);
+        self.call(Operation::Get, |conn| {
+            let params = params.clone();
+            async move {
+                let mut rows = conn
+                    .query(sql::GET, Params::Positional(params.to_vec()))
+                    .await?;
+                let value = match rows.next().await? {
+                    Some(row) => blob(row.get_value(0)?),
+                    None => None,
+                };
+                // Read to the end so the response is complete.
+                while rows.next().await?.is_some() {}
+                Ok(value)
+            }
+        })
+        .await
+    }
+
+    async fn get_many(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
+        for key in keys {
+            check_key(&self.shared.caps, Operation::GetMany, key)?;
+        }
+        let mut found: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let mut params = Vec::with_capacity(chunk.len() + 1);
+            params.push(self.ks());
+            params.extend(chunk.iter().map(|k| Value::Blob(k.to_vec())));
+            let (params, statement) = (Arc::new(params), Arc::new(sql::get_many(chunk.len())));
+            let rows = self
+                .call(Operation::GetMany, |conn| {
+                    let (params, statement) = (params.clone(), statement.clone());
+                    async move {
+                        let mut rows = conn
+                            .query(&statement, Params::Positional(params.to_vec()))
+                            .await?;
+                        let mut out = Vec::new();
+                        while let Some(row) = rows.next().await? {
+                            if let (Some(k), Some(v)) =
+                                (blob(row.get_value(0)?), blob(row.get_value(1)?))
+                            {
+                                out.push((k, v));
+                            }
+                        }
+                        Ok(out)
+                    }
+                })
+                .await?;
+            found.extend(rows);
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    async fn put(&self, key: Bytes, value: Bytes) -> Result<()> {
+        check_put(&self.shared.caps, Operation::Put, &key, &value)?;
+        self.upsert(Operation::Put, vec![BatchOp::Put { key, value }])
+            .await
+    }
+
+    async fn delete(&self, key: &[u8]) -> Result<bool> {
+        check_key(&self.shared.caps, Operation::Delete, key)?;
+        let base = self.shared.hlc.reserve(1);
+        let params = Arc::new(vec![
+            self.ks(),
+            Value::Blob(key.to_vec()),
+            Value::Integer(self.shared.hlc.version_at(base, 0)),
+        ]);
+        let changed = self
+            .call(Operation::Delete, |conn| {
+                let params = params.clone();
+                async move {
+                    conn.execute(sql::DELETE, Params::Positional(params.to_vec()))
+                        .await
+                }
+            })
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn write_batch(&self, batch: WriteBatch) -> Result<()> {
+        check_batch(&self.shared.caps, &batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.upsert(Operation::WriteBatch, batch.into_ops()).await
+    }
+
+    async fn scan(&self, range: KeyRange, limit: Option<usize>) -> Result<Vec<(Bytes, Bytes)>> {
+        let limit = limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64);
+        if range.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut params = vec![self.ks(), Value::Integer(limit)];
+        let bound_value = |b: &[u8]| Value::Blob(b.to_vec());
+        let statement = match range.as_bounds() {
+            (Bound::Unbounded, Bound::Unbounded) => sql::SCAN_ALL,
+            (Bound::Included(s), Bound::Unbounded) => {
+                params.push(bound_value(s));
+                sql::SCAN_FROM_INCL
+            }
+            (Bound::Excluded(s), Bound::Unbounded) => {
+                params.push(bound_value(s));
+                sql::SCAN_FROM_EXCL
+            }
+            (Bound::Unbounded, Bound::Included(e)) => {
+                params.push(bound_value(e));
+                sql::SCAN_TO_INCL
+            }
+            (Bound::Unbounded, Bound::Excluded(e)) => {
+                params.push(bound_value(e));
+                sql::SCAN_TO_EXCL
+            }
+            (start, end) => {
+                let (s_excl, s) = match start {
+                    Bound::Included(s) => (0, s),
+                    Bound::Excluded(s) => (1, s),
+                    Bound::Unbounded => unreachable!("handled above"),
+                };
+                let (e_excl, e) = match end {
+                    Bound::Included(e) => (0, e),
+                    Bound::Excluded(e) => (1, e),
+                    Bound::Unbounded => unreachable!("handled above"),
+                };
+                params.push(bound_value(s));
+                params.push(bound_value(e));
+                sql::SCAN_BETWEEN[s_excl][e_excl]
+            }
+        };
+        let params = Arc::new(params);
+        self.call(Operation::Scan, |conn| {
+            let params = params.clone();
+            async move {
+                let mut rows = conn
+                    .query(statement, Params::Positional(params.to_vec()))
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    if let (Some(k), Some(v)) = (blob(row.get_value(0)?), blob(row.get_value(1)?)) {
+                        out.push((k, v));
+                    }
+                }
+                Ok(out)
+            }
+        })
+        .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // Every acknowledged write was committed by the server.
+        Ok(())
+    }
+}

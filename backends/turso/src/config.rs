@@ -1,0 +1,120 @@
+//! Configuration of a Turso/libSQL store and the builder that opens it.
+
+use std::time::Duration;
+
+use strata::{DEFAULT_MAX_KEY_SIZE, Error, ErrorKind, Operation, Result};
+
+use crate::TursoBackend;
+use crate::resilience::ResilienceConfig;
+use crate::secret::AuthToken;
+
+/// Default largest value, in bytes (values travel base64-encoded in JSON requests).
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
+/// Default number of connections (each one hrana stream, used by one call at a time).
+pub const DEFAULT_POOL_SIZE: usize = 4;
+
+/// Settings of a Turso/libSQL store. The token never appears in `Debug` output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TursoConfig {
+    /// `libsql://…`, `https://…` or `http://…` (a local sqld).
+    pub url: String,
+    /// Bearer token (JWT); empty when the server needs none.
+    pub auth_token: AuthToken,
+    /// Timeouts, retries and the circuit breaker.
+    pub resilience: ResilienceConfig,
+    /// Connections in the pool. Default [`DEFAULT_POOL_SIZE`].
+    pub pool_size: usize,
+    /// Largest key accepted. Default 4 KiB.
+    pub max_key_size: usize,
+    /// Largest value accepted. Default [`DEFAULT_MAX_VALUE_SIZE`].
+    pub max_value_size: usize,
+    /// This node's id in record versions (ties between devices break by it). Default: random.
+    pub node_id: Option<u16>,
+}
+
+/// Builds and opens a [`TursoBackend`]; defaults are in [`TursoConfig`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct TursoBuilder {
+    config: TursoConfig,
+}
+
+impl TursoBuilder {
+    pub(crate) fn new(url: impl Into<String>) -> Self {
+        TursoBuilder {
+            config: TursoConfig {
+                url: url.into(),
+                auth_token: AuthToken::default(),
+                resilience: ResilienceConfig::default(),
+                pool_size: DEFAULT_POOL_SIZE,
+                max_key_size: DEFAULT_MAX_KEY_SIZE,
+                max_value_size: DEFAULT_MAX_VALUE_SIZE,
+                node_id: None,
+            },
+        }
+    }
+
+    /// Reads `TURSO_DATABASE_URL` (required) and `TURSO_AUTH_TOKEN` (optional).
+    pub fn from_env() -> Result<Self> {
+        let url = std::env::var("TURSO_DATABASE_URL").map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                Operation::Open,
+                "TURSO_DATABASE_URL is not set",
+            )
+            .with_context("backend", "turso")
+        })?;
+        let builder = Self::new(url);
+        Ok(match std::env::var("TURSO_AUTH_TOKEN") {
+            Ok(token) => builder.auth_token(token),
+            Err(_) => builder,
+        })
+    }
+
+    /// Sets the bearer token.
+    pub fn auth_token(mut self, token: impl Into<String>) -> Self {
+        self.config.auth_token = AuthToken::new(token);
+        self
+    }
+
+    /// Sets the deadline of every remote call (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.resilience.timeout = timeout;
+        self
+    }
+
+    /// Sets retries, backoff and the breaker.
+    pub fn resilience(mut self, resilience: ResilienceConfig) -> Self {
+        self.config.resilience = resilience;
+        self
+    }
+
+    /// Sets the connection pool size (default 4).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.config.pool_size = n;
+        self
+    }
+
+    /// Sets the largest value accepted (default 1 MiB).
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.config.max_value_size = bytes;
+        self
+    }
+
+    /// Sets this node's id for record versions.
+    pub fn node_id(mut self, id: u16) -> Self {
+        self.config.node_id = Some(id);
+        self
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &TursoConfig {
+        &self.config
+    }
+
+    /// Connects, creating the schema if missing.
+    pub async fn open(self) -> Result<TursoBackend> {
+        TursoBackend::open_with(self.config).await
+    }
+}

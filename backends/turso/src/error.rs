@@ -1,0 +1,69 @@
+//! Translation of libsql's errors into Strata's kinds.
+
+use strata::{Error, ErrorKind, Operation};
+
+/// Maps a libsql error. HTTP statuses arrive as text (`status=401 …`), so the mapping reads
+/// it; the original error stays the source.
+pub(crate) fn from_libsql(op: Operation, err: libsql::Error) -> Error {
+    let text = err.to_string();
+    let lower = text.to_ascii_lowercase();
+    let (kind, transient, message): (ErrorKind, bool, String) = if lower.contains("status=401") {
+        let why = if lower.contains("expired") {
+            "the auth token has expired"
+        } else if lower.contains("missing")
+            || lower.contains("no authorization")
+            || lower.contains("authorization header")
+        {
+            "no auth token was sent (set TURSO_AUTH_TOKEN)"
+        } else {
+            "the auth token is invalid (wrong key or malformed)"
+        };
+        (ErrorKind::Unauthorized, false, why.to_string())
+    } else if lower.contains("status=403") {
+        (
+            ErrorKind::Forbidden,
+            false,
+            "the auth token does not allow this operation (read-only?)".to_string(),
+        )
+    } else if lower.contains("status=5")
+        || lower.contains("connect")
+        || lower.contains("connection")
+        || lower.contains("broken pipe")
+        || lower.contains("reset by peer")
+        || lower.contains("http error")
+        || lower.contains("hyper")
+        || lower.contains("timed out")
+    {
+        (
+            ErrorKind::Unavailable,
+            true,
+            "the remote database is unreachable".to_string(),
+        )
+    } else if lower.contains("too big") || lower.contains("too large") || lower.contains("toobig") {
+        (
+            ErrorKind::InvalidInput,
+            false,
+            "the request is too large for the server".to_string(),
+        )
+    } else {
+        (
+            ErrorKind::Unexpected,
+            false,
+            "the remote database returned an error".to_string(),
+        )
+    };
+    Error::new(kind, op, message)
+        .with_transient(transient)
+        .with_context("backend", "turso")
+        .with_source(err)
+}
+
+/// The error for a call that hit its deadline.
+pub(crate) fn timeout(op: Operation, after: std::time::Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        op,
+        format!("no answer from the remote database within {after:?}"),
+    )
+    .with_context("backend", "turso")
+}

@@ -1,0 +1,172 @@
+//! Retries with exponential backoff and full jitter, and a circuit breaker, so an outage
+//! costs microseconds per call instead of a timeout each.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rand::Rng;
+use strata::{Error, ErrorKind, Operation, Result};
+
+/// How retries and the breaker behave. Defaults in each field's doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResilienceConfig {
+    /// Deadline of each attempt. Default 5 s.
+    pub timeout: Duration,
+    /// Attempts per call for transient errors, the first included. Default 3.
+    pub max_attempts: u32,
+    /// First backoff cap; doubles each retry, the wait is uniform in `[0, cap)`. Default 20 ms.
+    pub backoff_base: Duration,
+    /// Largest backoff cap. Default 1 s.
+    pub backoff_max: Duration,
+    /// Consecutive failed calls that open the breaker. Default 5.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before letting one probe through. Default 2 s.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for ResilienceConfig {
+    fn default() -> Self {
+        ResilienceConfig {
+            timeout: Duration::from_secs(5),
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(1),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ResilienceConfig {
+    /// The wait before retry number `retry` (1-based): full jitter over an exponential cap.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let cap = self
+            .backoff_base
+            .saturating_mul(1 << retry.min(16))
+            .min(self.backoff_max);
+        let nanos = cap.as_nanos().min(u128::from(u64::MAX)) as u64;
+        if nanos == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(rand::rng().random_range(0..nanos))
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+/// Closed → (threshold failures) → Open → (cooldown) → HalfOpen with one probe → Closed on
+/// success, Open again on failure.
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    state: Mutex<State>,
+    threshold: u32,
+    cooldown: Duration,
+}
+
+/// Permission to make a call; report its outcome.
+pub(crate) struct Permit<'a> {
+    breaker: &'a Breaker,
+}
+
+impl Breaker {
+    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
+        Breaker {
+            state: Mutex::new(State::Closed { failures: 0 }),
+            threshold: threshold.max(1),
+            cooldown,
+        }
+    }
+
+    /// Lets a call through, or fails fast with `Unavailable` while open.
+    pub(crate) fn admit(&self, op: Operation) -> Result<Permit<'_>> {
+        let mut state = self.state.lock();
+        match &mut *state {
+            State::Closed { .. } => Ok(Permit { breaker: self }),
+            State::Open { until } if Instant::now() >= *until => {
+                *state = State::HalfOpen { probing: true };
+                Ok(Permit { breaker: self })
+            }
+            State::HalfOpen { probing } if !*probing => {
+                *probing = true;
+                Ok(Permit { breaker: self })
+            }
+            _ => Err(Error::new(
+                ErrorKind::Unavailable,
+                op,
+                "circuit breaker open: the remote database is failing",
+            )
+            .with_context("backend", "turso")),
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        !matches!(&*self.state.lock(), State::Closed { .. })
+    }
+}
+
+impl Permit<'_> {
+    pub(crate) fn success(self) {
+        *self.breaker.state.lock() = State::Closed { failures: 0 };
+    }
+
+    /// Records a failure; only transient ones (the remote is down) count towards opening.
+    pub(crate) fn failure(self, transient: bool) {
+        let mut state = self.breaker.state.lock();
+        let open = State::Open {
+            until: Instant::now() + self.breaker.cooldown,
+        };
+        match &mut *state {
+            State::HalfOpen { .. } if transient => *state = open,
+            State::HalfOpen { .. } => *state = State::Closed { failures: 0 },
+            State::Closed { failures } if transient => {
+                *failures += 1;
+                if *failures >= self.breaker.threshold {
+                    *state = open;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_probes_once_and_closes() {
+        let b = Breaker::new(2, Duration::from_millis(20));
+        b.admit(Operation::Get).unwrap().failure(true);
+        assert!(!b.is_open());
+        b.admit(Operation::Get).unwrap().failure(true);
+        assert!(b.is_open());
+        assert_eq!(
+            b.admit(Operation::Get).err().unwrap().kind(),
+            ErrorKind::Unavailable
+        );
+        std::thread::sleep(Duration::from_millis(25));
+        let probe = b
+            .admit(Operation::Get)
+            .expect("one probe after the cooldown");
+        assert!(b.admit(Operation::Get).is_err(), "only one probe at a time");
+        probe.success();
+        assert!(!b.is_open());
+        assert!(b.admit(Operation::Get).is_ok());
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_jittered() {
+        let c = ResilienceConfig::default();
+        for retry in 1..20 {
+            assert!(c.backoff(retry) < c.backoff_max + Duration::from_millis(1));
+        }
+        let waits: std::collections::HashSet<_> = (0..20).map(|_| c.backoff(3)).collect();
+        assert!(waits.len() > 1, "full jitter varies the wait");
+    }
+}
