@@ -5,4 +5,5 @@
 pub mod crash;
 pub mod harness;
 pub mod ops;
+pub mod sqld;
 pub mod wrappers;
