@@ -176,3 +176,54 @@ pub fn tiered_harness(name: &str) -> Composition {
     };
     Composition { open, _dir: dir }
 }
+
+/// Compositions over a real sqld (started per harness, killed when dropped).
+pub struct RemoteHarness {
+    sqld: crate::sqld::Sqld,
+    kind: &'static str,
+    dir: TempDir,
+}
+
+impl std::fmt::Debug for RemoteHarness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteHarness").field("kind", &self.kind).finish()
+    }
+}
+
+impl RemoteHarness {
+    /// `kind`: `"turso"`, `"cache_over_turso"` or `"cache_over_redb_over_turso"`.
+    pub fn new(kind: &'static str) -> Self {
+        RemoteHarness { sqld: crate::sqld::Sqld::start(), kind, dir: tempfile::tempdir().expect("temporary directory") }
+    }
+
+    /// The server.
+    pub fn sqld(&self) -> &crate::sqld::Sqld {
+        &self.sqld
+    }
+
+    /// A Turso backend on this harness's server.
+    pub async fn turso(&self) -> Result<strata_turso::TursoBackend> {
+        strata_turso::TursoBackend::builder(self.sqld.url())
+            .auth_token(self.sqld.token(crate::sqld::Access::ReadWrite))
+            .open()
+            .await
+    }
+}
+
+impl Harness for RemoteHarness {
+    fn open(&self) -> BoxFuture<'_, Result<DynBackend>> {
+        Box::pin(async move {
+            use strata::Tiered;
+            let remote = self.turso().await?;
+            Ok(match self.kind {
+                "turso" => remote.into_dyn(),
+                "cache_over_turso" => Tiered::new(test_cache(), remote).into_dyn(),
+                "cache_over_redb_over_turso" => {
+                    let middle = Tiered::new(redb_at(self.dir.path().join("mid.redb"), SyncMode::Normal { every: 16, interval: None }).await?, remote);
+                    Tiered::new(test_cache(), middle).into_dyn()
+                }
+                other => panic!("unknown remote composition {other}"),
+            })
+        })
+    }
+}
