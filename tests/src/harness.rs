@@ -186,14 +186,20 @@ pub struct RemoteHarness {
 
 impl std::fmt::Debug for RemoteHarness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteHarness").field("kind", &self.kind).finish()
+        f.debug_struct("RemoteHarness")
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
 impl RemoteHarness {
     /// `kind`: `"turso"`, `"cache_over_turso"` or `"cache_over_redb_over_turso"`.
     pub fn new(kind: &'static str) -> Self {
-        RemoteHarness { sqld: crate::sqld::Sqld::start(), kind, dir: tempfile::tempdir().expect("temporary directory") }
+        RemoteHarness {
+            sqld: crate::sqld::Sqld::start(),
+            kind,
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
     }
 
     /// The server.
@@ -219,7 +225,17 @@ impl Harness for RemoteHarness {
                 "turso" => remote.into_dyn(),
                 "cache_over_turso" => Tiered::new(test_cache(), remote).into_dyn(),
                 "cache_over_redb_over_turso" => {
-                    let middle = Tiered::new(redb_at(self.dir.path().join("mid.redb"), SyncMode::Normal { every: 16, interval: None }).await?, remote);
+                    let middle = Tiered::new(
+                        redb_at(
+                            self.dir.path().join("mid.redb"),
+                            SyncMode::Normal {
+                                every: 16,
+                                interval: None,
+                            },
+                        )
+                        .await?,
+                        remote,
+                    );
                     Tiered::new(test_cache(), middle).into_dyn()
                 }
                 other => panic!("unknown remote composition {other}"),
