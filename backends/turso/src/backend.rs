@@ -12,8 +12,8 @@ use libsql::params::Params;
 use libsql::{Connection, Database, Value};
 use strata::validate::{check_batch, check_key, check_keyspace_name, check_put};
 use strata::{
-    BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, KeyRange, Operation, Result, StorageBackend,
-    WriteBatch,
+    BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, ErrorKind, KeyRange, Operation, Result,
+    StorageBackend, WriteBatch,
 };
 use tokio::sync::Mutex;
 
@@ -21,6 +21,7 @@ use crate::config::{TursoBuilder, TursoConfig};
 use crate::connector::CountingConnector;
 use crate::error::{from_libsql, timeout};
 use crate::hlc::Hlc;
+use crate::pipeline::{Arg, PipelineReader};
 use crate::resilience::Breaker;
 use crate::sql;
 
@@ -51,6 +52,8 @@ struct Shared {
     breaker: Breaker,
     caps: Capabilities,
     connects: Arc<AtomicU64>,
+    /// Reads over the pipeline endpoint (plain-HTTP servers); `None` reads through libsql.
+    reader: Option<PipelineReader>,
 }
 
 impl TursoBackend {
@@ -76,8 +79,15 @@ impl TursoBackend {
         let connects = Arc::new(AtomicU64::new(0));
         let mut builder =
             libsql::Builder::new_remote(url.clone(), config.auth_token.expose().to_string());
+        let mut reader = None;
         if url.starts_with("http://") {
             builder = builder.connector(CountingConnector::new(connects.clone()));
+            let connector = CountingConnector::new(connects.clone());
+            reader = Some(PipelineReader::new(
+                &url,
+                config.auth_token.clone(),
+                connector,
+            ));
         }
         let db = builder
             .build()
@@ -108,17 +118,26 @@ impl TursoBackend {
             next: AtomicUsize::new(0),
             caps,
             connects,
+            reader,
             config,
         };
         let backend = TursoBackend {
             keyspace: Arc::from(DEFAULT_KEYSPACE),
             shared: Arc::new(shared),
         };
-        backend
+        let schema = backend
             .call(Operation::Open, |conn| async move {
                 conn.execute_batch(sql::SCHEMA).await.map(|_| ())
             })
-            .await?;
+            .await;
+        match schema {
+            Ok(()) => {}
+            // A read-only token cannot create the schema; it can still read an existing one.
+            Err(e) if e.kind() == ErrorKind::Forbidden => {
+                tracing::debug!("turso: schema not created (read-only token)");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(backend)
     }
 
@@ -143,29 +162,81 @@ impl TursoBackend {
         F: Fn(Connection) -> Fut,
         Fut: Future<Output = libsql::Result<T>>,
     {
-        let r = &self.shared.config.resilience;
-        let mut attempt = 1;
-        loop {
-            let permit = self.shared.breaker.admit(op)?;
+        self.resilient(op, || async {
             let slot = self.shared.next.fetch_add(1, Ordering::Relaxed) % self.shared.pool.len();
             let mut conn = self.shared.pool[slot].lock().await;
-            let outcome = tokio::time::timeout(r.timeout, f(conn.clone())).await;
-            let err = match outcome {
-                Ok(Ok(value)) => {
-                    permit.success();
-                    return Ok(value);
-                }
-                Ok(Err(e)) => from_libsql(op, e),
-                Err(_) => timeout(op, r.timeout),
-            };
-            permit.failure(err.is_transient());
-            if err.is_transient() {
+            let result = f(conn.clone()).await.map_err(|e| from_libsql(op, e));
+            if result.as_ref().is_err_and(Error::is_transient) {
                 // The stream may be half-used after a failure: start a fresh one.
                 if let Ok(fresh) = self.shared.db.connect() {
                     *conn = fresh;
                 }
             }
-            drop(conn);
+            result
+        })
+        .await
+    }
+
+    /// Runs a read statement: over the pipeline endpoint when available, else via libsql.
+    async fn read_rows(
+        &self,
+        op: Operation,
+        statement: &str,
+        args: Vec<Arg>,
+    ) -> Result<Vec<Vec<Option<Bytes>>>> {
+        if let Some(reader) = &self.shared.reader {
+            return self
+                .resilient(op, || reader.rows(op, statement, &args))
+                .await;
+        }
+        let params: Arc<Vec<Value>> = Arc::new(
+            args.iter()
+                .map(|a| match a {
+                    Arg::Text(t) => Value::Text(t.to_string()),
+                    Arg::Blob(b) => Value::Blob(b.to_vec()),
+                    Arg::Integer(i) => Value::Integer(*i),
+                })
+                .collect(),
+        );
+        self.call(op, |conn| {
+            let params = params.clone();
+            async move {
+                let mut rows = conn
+                    .query(statement, Params::Positional(params.to_vec()))
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    let mut cells = Vec::with_capacity(2);
+                    for i in 0..row.column_count() {
+                        cells.push(blob(row.get_value(i)?));
+                    }
+                    out.push(cells);
+                }
+                Ok(out)
+            }
+        })
+        .await
+    }
+
+    /// The deadline, retries with jittered backoff, and the breaker around one attempt `f`.
+    async fn resilient<T, F, Fut>(&self, op: Operation, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let r = &self.shared.config.resilience;
+        let mut attempt = 1;
+        loop {
+            let permit = self.shared.breaker.admit(op)?;
+            let err = match tokio::time::timeout(r.timeout, f()).await {
+                Ok(Ok(value)) => {
+                    permit.success();
+                    return Ok(value);
+                }
+                Ok(Err(e)) => e,
+                Err(_) => timeout(op, r.timeout),
+            };
+            permit.failure(err.is_transient());
             if !err.is_transient() || attempt >= r.max_attempts {
                 return Err(err.with_context("attempts", attempt));
             }
@@ -176,6 +247,10 @@ impl TursoBackend {
 
     fn ks(&self) -> Value {
         Value::Text(self.keyspace.to_string())
+    }
+
+    fn ks_arg(&self) -> Arg {
+        Arg::Text(self.keyspace.clone())
     }
 
     /// Upserts `ops` (puts and tombstones) atomically: one statement when it fits, else one
@@ -264,23 +339,12 @@ impl StorageBackend for TursoBackend {
 
     async fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         check_key(&self.shared.caps, Operation::Get, key)?;
-        let params = Arc::new(vec![self.ks(), Value::Blob(key.to_vec())]);
-        self.call(Operation::Get, |conn| {
-            let params = params.clone();
-            async move {
-                let mut rows = conn
-                    .query(sql::GET, Params::Positional(params.to_vec()))
-                    .await?;
-                let value = match rows.next().await? {
-                    Some(row) => blob(row.get_value(0)?),
-                    None => None,
-                };
-                // Read to the end so the response is complete.
-                while rows.next().await?.is_some() {}
-                Ok(value)
-            }
-        })
-        .await
+        let args = vec![self.ks_arg(), Arg::Blob(Bytes::copy_from_slice(key))];
+        let rows = self.read_rows(Operation::Get, sql::GET, args).await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|mut row| row.pop().flatten()))
     }
 
     async fn get_many(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
@@ -289,30 +353,16 @@ impl StorageBackend for TursoBackend {
         }
         let mut found: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let mut params = Vec::with_capacity(chunk.len() + 1);
-            params.push(self.ks());
-            params.extend(chunk.iter().map(|k| Value::Blob(k.to_vec())));
-            let (params, statement) = (Arc::new(params), Arc::new(sql::get_many(chunk.len())));
-            let rows = self
-                .call(Operation::GetMany, |conn| {
-                    let (params, statement) = (params.clone(), statement.clone());
-                    async move {
-                        let mut rows = conn
-                            .query(&statement, Params::Positional(params.to_vec()))
-                            .await?;
-                        let mut out = Vec::new();
-                        while let Some(row) = rows.next().await? {
-                            if let (Some(k), Some(v)) =
-                                (blob(row.get_value(0)?), blob(row.get_value(1)?))
-                            {
-                                out.push((k, v));
-                            }
-                        }
-                        Ok(out)
-                    }
-                })
-                .await?;
-            found.extend(rows);
+            let mut args = Vec::with_capacity(chunk.len() + 1);
+            args.push(self.ks_arg());
+            args.extend(chunk.iter().map(|k| Arg::Blob(k.clone())));
+            let statement = sql::get_many(chunk.len());
+            for row in self.read_rows(Operation::GetMany, &statement, args).await? {
+                let mut cells = row.into_iter();
+                if let (Some(Some(k)), Some(Some(v))) = (cells.next(), cells.next()) {
+                    found.insert(k, v);
+                }
+            }
         }
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
@@ -356,24 +406,24 @@ impl StorageBackend for TursoBackend {
         if range.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut params = vec![self.ks(), Value::Integer(limit)];
-        let bound_value = |b: &[u8]| Value::Blob(b.to_vec());
+        let mut args = vec![self.ks_arg(), Arg::Integer(limit)];
+        let bound = |b: &[u8]| Arg::Blob(Bytes::copy_from_slice(b));
         let statement = match range.as_bounds() {
             (Bound::Unbounded, Bound::Unbounded) => sql::SCAN_ALL,
             (Bound::Included(s), Bound::Unbounded) => {
-                params.push(bound_value(s));
+                args.push(bound(s));
                 sql::SCAN_FROM_INCL
             }
             (Bound::Excluded(s), Bound::Unbounded) => {
-                params.push(bound_value(s));
+                args.push(bound(s));
                 sql::SCAN_FROM_EXCL
             }
             (Bound::Unbounded, Bound::Included(e)) => {
-                params.push(bound_value(e));
+                args.push(bound(e));
                 sql::SCAN_TO_INCL
             }
             (Bound::Unbounded, Bound::Excluded(e)) => {
-                params.push(bound_value(e));
+                args.push(bound(e));
                 sql::SCAN_TO_EXCL
             }
             (start, end) => {
@@ -387,28 +437,22 @@ impl StorageBackend for TursoBackend {
                     Bound::Excluded(e) => (1, e),
                     Bound::Unbounded => unreachable!("handled above"),
                 };
-                params.push(bound_value(s));
-                params.push(bound_value(e));
+                args.push(bound(s));
+                args.push(bound(e));
                 sql::SCAN_BETWEEN[s_excl][e_excl]
             }
         };
-        let params = Arc::new(params);
-        self.call(Operation::Scan, |conn| {
-            let params = params.clone();
-            async move {
-                let mut rows = conn
-                    .query(statement, Params::Positional(params.to_vec()))
-                    .await?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().await? {
-                    if let (Some(k), Some(v)) = (blob(row.get_value(0)?), blob(row.get_value(1)?)) {
-                        out.push((k, v));
-                    }
+        let rows = self.read_rows(Operation::Scan, statement, args).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let mut cells = row.into_iter();
+                match (cells.next(), cells.next()) {
+                    (Some(Some(k)), Some(Some(v))) => Some((k, v)),
+                    _ => None,
                 }
-                Ok(out)
-            }
-        })
-        .await
+            })
+            .collect())
     }
 
     async fn flush(&self) -> Result<()> {

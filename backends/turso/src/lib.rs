@@ -27,6 +27,7 @@ mod config;
 mod connector;
 mod error;
 mod hlc;
+mod pipeline;
 mod resilience;
 mod secret;
 mod sql;
