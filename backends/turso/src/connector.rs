@@ -12,13 +12,14 @@ use hyper::client::HttpConnector;
 /// Wraps hyper's plain-HTTP connector (for `http://` URLs such as a local sqld) and counts
 /// every connection attempt.
 #[derive(Clone, Debug)]
-pub(crate) struct CountingConnector {
+pub struct CountingConnector {
     inner: HttpConnector,
     connects: Arc<AtomicU64>,
 }
 
 impl CountingConnector {
-    pub(crate) fn new(connects: Arc<AtomicU64>) -> Self {
+    /// A connector adding one to `connects` per connection it opens.
+    pub fn new(connects: Arc<AtomicU64>) -> Self {
         let mut inner = HttpConnector::new();
         inner.set_nodelay(true);
         inner.enforce_http(true);

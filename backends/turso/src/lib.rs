@@ -34,5 +34,6 @@ mod sql;
 
 pub use backend::TursoBackend;
 pub use config::{DEFAULT_MAX_VALUE_SIZE, DEFAULT_POOL_SIZE, TursoBuilder, TursoConfig};
+pub use connector::CountingConnector;
 pub use resilience::ResilienceConfig;
 pub use secret::AuthToken;

@@ -17,16 +17,12 @@ CREATE TABLE IF NOT EXISTS strata_kv (
     PRIMARY KEY (keyspace, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS strata_kv_seq ON strata_kv (seq);
-CREATE TABLE IF NOT EXISTS strata_seq (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
-INSERT OR IGNORE INTO strata_seq (id, last) VALUES (1, 0);
 CREATE TRIGGER IF NOT EXISTS strata_kv_seq_insert AFTER INSERT ON strata_kv BEGIN
-    UPDATE strata_seq SET last = last + 1 WHERE id = 1;
-    UPDATE strata_kv SET seq = (SELECT last FROM strata_seq WHERE id = 1)
+    UPDATE strata_kv SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata_kv)
         WHERE keyspace = NEW.keyspace AND key = NEW.key;
 END;
 CREATE TRIGGER IF NOT EXISTS strata_kv_seq_update AFTER UPDATE OF value, version, deleted ON strata_kv BEGIN
-    UPDATE strata_seq SET last = last + 1 WHERE id = 1;
-    UPDATE strata_kv SET seq = (SELECT last FROM strata_seq WHERE id = 1)
+    UPDATE strata_kv SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata_kv)
         WHERE keyspace = NEW.keyspace AND key = NEW.key;
 END;";
 
