@@ -87,6 +87,7 @@ impl TursoBackend {
                 &url,
                 config.auth_token.clone(),
                 connector,
+                config.pool_size,
             ));
         }
         let db = builder

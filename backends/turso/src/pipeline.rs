@@ -6,7 +6,10 @@
 //! connection (measured: 916 connects per 1,000 reads). `query` also prepares the statement
 //! first, a second round trip (describe). Here a read is one `POST /v3/pipeline` with the
 //! statement, its bound arguments and a `close`; the JSON response is read whole, so the
-//! connection goes back to the pool, and there is no describe.
+//! connection goes back to the pool, and there is no describe. Each of a few reader slots
+//! keeps its hrana stream open between reads (the server's baton), so the server reuses its
+//! SQLite connection instead of opening one per read; a stale baton is dropped and the read
+//! retried once on a fresh stream.
 
 use std::sync::Arc;
 
@@ -44,18 +47,31 @@ pub(crate) struct PipelineReader {
     client: Client<CountingConnector, Body>,
     endpoint: Arc<str>,
     token: AuthToken,
+    /// Open streams: each slot's baton, used by one read at a time.
+    slots: Arc<[tokio::sync::Mutex<Option<String>>]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl PipelineReader {
-    pub(crate) fn new(base_url: &str, token: AuthToken, connector: CountingConnector) -> Self {
+    pub(crate) fn new(
+        base_url: &str,
+        token: AuthToken,
+        connector: CountingConnector,
+        streams: usize,
+    ) -> Self {
         let client = Client::builder()
             .pool_max_idle_per_host(64)
             .build(connector);
         let endpoint = format!("{}/v3/pipeline", base_url.trim_end_matches('/'));
+        let slots: Vec<_> = (0..streams.max(1))
+            .map(|_| tokio::sync::Mutex::new(None))
+            .collect();
         PipelineReader {
             client,
             endpoint: Arc::from(endpoint),
             token,
+            slots: slots.into(),
+            next: Arc::default(),
         }
     }
 
@@ -66,11 +82,33 @@ impl PipelineReader {
         sql: &str,
         args: &[Arg],
     ) -> Result<Vec<Vec<Option<Bytes>>>> {
+        let slot = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.slots.len();
+        let mut baton = self.slots[slot].lock().await;
+        let had_stream = baton.is_some();
+        match self.send(op, sql, args, &mut baton).await {
+            Err(e)
+                if had_stream
+                    && !matches!(e.kind(), ErrorKind::Unauthorized | ErrorKind::Forbidden) =>
+            {
+                // The stream may have expired on the server: once more on a fresh one.
+                *baton = None;
+                self.send(op, sql, args, &mut baton).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send(
+        &self,
+        op: Operation,
+        sql: &str,
+        args: &[Arg],
+        baton: &mut Option<String>,
+    ) -> Result<Vec<Vec<Option<Bytes>>>> {
         let body = json!({
-            "baton": null,
+            "baton": baton.take(),
             "requests": [
-                {"type": "execute", "stmt": {"sql": sql, "args": args.iter().map(Arg::to_json).collect::<Vec<_>>(), "want_rows": true}},
-                {"type": "close"}
+                {"type": "execute", "stmt": {"sql": sql, "args": args.iter().map(Arg::to_json).collect::<Vec<_>>(), "want_rows": true}}
             ]
         });
         let mut request =
@@ -104,6 +142,7 @@ impl PipelineReader {
         }
         let parsed: Json = serde_json::from_slice(&bytes)
             .map_err(|e| unexpected(op, "malformed response").with_source(e))?;
+        *baton = parsed["baton"].as_str().map(str::to_string);
         let first = &parsed["results"][0];
         if first["type"] != "ok" {
             let message = first["error"]["message"]
