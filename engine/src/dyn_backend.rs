@@ -12,9 +12,34 @@ use crate::{Capabilities, KeyRange, Result, StorageBackend, WriteBatch};
 /// A boxed, `Send` future, as returned by [`DynStorageBackend`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A backend behind dynamic dispatch. It implements [`StorageBackend`] again, so it can be
-/// tiered and wrapped like any other backend.
-pub type DynBackend = Arc<dyn DynStorageBackend>;
+/// A backend behind dynamic dispatch (`Arc<dyn DynStorageBackend>`). It implements
+/// [`StorageBackend`] again, so it can be tiered and wrapped like any other backend.
+///
+/// A named type rather than an alias: `Arc<dyn Trait>` carries an implicit object lifetime
+/// that the compiler cannot always prove `'static` inside spawned generic futures, which a
+/// concrete type sidesteps.
+#[derive(Clone)]
+pub struct DynBackend(pub Arc<dyn DynStorageBackend>);
+
+impl DynBackend {
+    /// Wraps a shared dynamic backend.
+    pub fn new(inner: Arc<dyn DynStorageBackend>) -> Self {
+        DynBackend(inner)
+    }
+}
+
+impl std::ops::Deref for DynBackend {
+    type Target = dyn DynStorageBackend;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl Debug for DynBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Debug::fmt(&*self.0, f)
+    }
+}
 
 /// Object-safe twin of [`StorageBackend`], implemented for every backend by a blanket impl.
 ///
@@ -50,7 +75,7 @@ impl<B: StorageBackend> DynStorageBackend for B {
         self.capabilities()
     }
     fn dyn_keyspace(&self, name: &str) -> Result<DynBackend> {
-        Ok(Arc::new(self.keyspace(name)?))
+        Ok(DynBackend(Arc::new(self.keyspace(name)?)))
     }
     fn dyn_get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Bytes>>> {
         Box::pin(self.get(key))
@@ -115,13 +140,13 @@ impl StorageBackend for DynBackend {
 
 /// Turns any backend into a [`DynBackend`].
 pub trait IntoDyn {
-    /// Boxes the backend behind `Arc<dyn DynStorageBackend>`.
+    /// Boxes the backend behind [`DynBackend`].
     fn into_dyn(self) -> DynBackend;
 }
 
 impl<B: StorageBackend> IntoDyn for B {
     fn into_dyn(self) -> DynBackend {
-        Arc::new(self)
+        DynBackend(Arc::new(self))
     }
 }
 

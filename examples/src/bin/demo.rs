@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release -p strata-examples --bin demo -- [--dir DIR] [--episodes N] [--cache-mib N] [--sync MODE]
 //! ```
+//! With `TURSO_DATABASE_URL` (+ `TURSO_AUTH_TOKEN`) set, or `--local-sqld` (starts a sqld on
+//! 127.0.0.1 through the test harness), redb tiers over Turso: memory → redb → turso.
 //! The store is the embedded default: a 2 MiB memory cache (adaptive W-TinyLFU) over a redb
 //! file, so hot reads never touch the disk.
 //! MODE is `full` (default), `normal:N`, `checkpoint` or `off`. Without `--dir` the store
@@ -15,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strata::{KeyRange, MemoryCache, StorageBackend, SyncMode, Tiered, WriteBatch};
+use strata::{
+    DynBackend, IntoDyn, KeyRange, MemoryCache, StorageBackend, SyncMode, Tiered, WriteBatch,
+};
 use strata_examples::latency::{Latencies, human, human_bytes};
 use strata_examples::progress::Progress;
 use strata_examples::rng::{Rng, Zipf};
@@ -30,6 +34,7 @@ struct Args {
     episodes: u64,
     sync: SyncMode,
     cache_bytes: u64,
+    local_sqld: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,12 +43,14 @@ fn parse_args() -> Result<Args, String> {
         episodes: 20_000,
         sync: SyncMode::Full,
         cache_bytes: 2 << 20,
+        local_sqld: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
+            "--local-sqld" => args.local_sqld = true,
             "--episodes" => {
                 args.episodes = value()?.parse().map_err(|e| format!("--episodes: {e}"))?
             }
@@ -61,7 +68,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: demo [--dir DIR] [--episodes N] [--cache-mib N] [--sync full|normal:N|checkpoint|off]"
+                    "usage: demo [--dir DIR] [--episodes N] [--cache-mib N] [--sync full|normal:N|checkpoint|off] [--local-sqld]"
                 );
                 std::process::exit(0);
             }
@@ -146,9 +153,36 @@ async fn run(args: Args) -> strata::Result<()> {
         .sync_mode(args.sync)
         .open()
         .await?;
+    // Remote mode: with TURSO_DATABASE_URL (and TURSO_AUTH_TOKEN) set, or --local-sqld (starts
+    // a sqld on 127.0.0.1 through the test harness), redb tiers over Turso.
+    let _sqld;
+    let remote = if args.local_sqld {
+        let sqld = strata_tests::sqld::Sqld::start();
+        let token = sqld.token(strata_tests::sqld::Access::ReadWrite);
+        let remote = strata_turso::TursoBackend::builder(sqld.url())
+            .auth_token(token)
+            .open()
+            .await?;
+        _sqld = Some(sqld);
+        Some(remote)
+    } else if std::env::var_os("TURSO_DATABASE_URL").is_some() {
+        Some(strata_turso::TursoBackend::from_env()?.open().await?)
+    } else {
+        None
+    };
+    let lower: DynBackend = match &remote {
+        Some(remote) => {
+            println!(
+                "Remote tier: {} (memory → redb → turso)\n",
+                remote.config().url
+            );
+            Tiered::new(redb.clone(), remote.clone()).into_dyn()
+        }
+        None => redb.clone().into_dyn(),
+    };
     // The embedded default: a bounded memory cache (adaptive W-TinyLFU) over the redb file.
     let cache = MemoryCache::builder().max_bytes(args.cache_bytes).build()?;
-    let store = Tiered::new(cache.clone(), redb.clone());
+    let store = Tiered::new(cache.clone(), lower);
     let episodes = store.keyspace("episodes")?;
     let stats = store.keyspace("stats")?;
     let mut report = Report::default();
@@ -360,6 +394,13 @@ async fn run(args: Args) -> strata::Result<()> {
     println!("  file            {}", path.display());
     println!("  file size       {}", human_bytes(file_size));
     println!("  sync mode       {:?}", args.sync);
+    if let Some(remote) = &remote {
+        println!(
+            "  remote          {} (every write went through to it; {} TCP connects in all)",
+            remote.config().url,
+            remote.tcp_connects()
+        );
+    }
     println!(
         "  keyspace        episodes: {} entries ({} of keys+values); stats: {stats_rows} entry",
         kept.len(),
