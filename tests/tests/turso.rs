@@ -51,6 +51,12 @@ async fn auth_failures_are_typed() {
     }
     let expired = open(&sqld, &sqld.expired_token()).await.unwrap_err();
     assert!(expired.message().contains("expired"), "{expired}");
+    let missing = open(&sqld, "").await.unwrap_err();
+    eprintln!("no token: {missing}");
+    assert!(missing.message().contains("no auth token"), "{missing}");
+    let wrong = open(&sqld, &sqld.foreign_token()).await.unwrap_err();
+    eprintln!("wrong key: {wrong}");
+    assert!(wrong.message().contains("invalid"), "{wrong}");
 
     // A read-only token can read but not write.
     let rw = open(&sqld, &sqld.token(Access::ReadWrite)).await.unwrap();

@@ -11,6 +11,7 @@ pub(crate) fn from_libsql(op: Operation, err: libsql::Error) -> Error {
         let why = if lower.contains("expired") {
             "the auth token has expired"
         } else if lower.contains("missing")
+            || lower.contains("does not conform")
             || lower.contains("no authorization")
             || lower.contains("authorization header")
         {

@@ -199,11 +199,16 @@ pub(crate) fn status_error(op: Operation, status: StatusCode, body: &[u8]) -> Er
         401 if text.contains("expired") => {
             (ErrorKind::Unauthorized, false, "the auth token has expired")
         }
-        401 if text.contains("missing") || text.contains("no auth") => (
-            ErrorKind::Unauthorized,
-            false,
-            "no auth token was sent (set TURSO_AUTH_TOKEN)",
-        ),
+        401 if text.contains("missing")
+            || text.contains("no auth")
+            || text.contains("does not conform") =>
+        {
+            (
+                ErrorKind::Unauthorized,
+                false,
+                "no auth token was sent (set TURSO_AUTH_TOKEN)",
+            )
+        }
         401 => (
             ErrorKind::Unauthorized,
             false,
