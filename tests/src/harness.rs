@@ -146,6 +146,26 @@ pub fn tiered_harness(name: &str) -> Composition {
                 Ok(Tiered::new(upper, redb_at(b, SyncMode::Full).await?).into_dyn())
             })
         }),
+        "compressed_memory" => {
+            let inner = MemoryBackend::new();
+            Box::new(move || {
+                let c = strata_codecs::Compressed::new(inner.clone());
+                boxed(async move { Ok(c.into_dyn()) })
+            })
+        }
+        "compressed_redb" => Box::new(move || {
+            let b = b.clone();
+            boxed(async move {
+                Ok(strata_codecs::Compressed::new(redb_at(b, SyncMode::Full).await?).into_dyn())
+            })
+        }),
+        "cache_over_compressed_redb" => Box::new(move || {
+            let b = b.clone();
+            boxed(async move {
+                let lower = strata_codecs::Compressed::new(redb_at(b, SyncMode::Full).await?);
+                Ok(Tiered::new(test_cache(), lower).into_dyn())
+            })
+        }),
         "three_tiers" => Box::new(move || {
             let (a, b) = (a.clone(), b.clone());
             boxed(async move {

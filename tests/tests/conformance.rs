@@ -84,3 +84,21 @@ mod tiered_dyn {
         persistent
     );
 }
+
+mod compressed_memory {
+    strata::conformance_suite!(strata_tests::harness::tiered_harness("compressed_memory"));
+}
+
+mod compressed_redb {
+    strata::conformance_suite!(
+        strata_tests::harness::tiered_harness("compressed_redb"),
+        persistent
+    );
+}
+
+mod tiered_cache_over_compressed_redb {
+    strata::conformance_suite!(
+        strata_tests::harness::tiered_harness("cache_over_compressed_redb"),
+        persistent
+    );
+}
