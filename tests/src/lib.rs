@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod crash;
+pub mod fuzzing;
 pub mod harness;
 pub mod ops;
 pub mod sqld;

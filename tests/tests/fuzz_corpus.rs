@@ -33,3 +33,31 @@ fn backend_ops_corpus_replays() {
         assert!(result.is_ok(), "corpus input {} failed", path.display());
     }
 }
+
+#[test]
+fn envelope_decode_corpus_replays() {
+    let files = corpus("envelope_decode");
+    assert!(
+        files.len() >= 8,
+        "the envelope_decode corpus holds only {} inputs",
+        files.len()
+    );
+    for (path, data) in files {
+        let result = std::panic::catch_unwind(|| strata_tests::fuzzing::envelope_decode(&data));
+        assert!(result.is_ok(), "corpus input {} failed", path.display());
+    }
+}
+
+#[test]
+fn compressed_decode_corpus_replays() {
+    let files = corpus("compressed_decode");
+    assert!(
+        files.len() >= 8,
+        "the compressed_decode corpus holds only {} inputs",
+        files.len()
+    );
+    for (path, data) in files {
+        let result = std::panic::catch_unwind(|| strata_tests::fuzzing::compressed_decode(&data));
+        assert!(result.is_ok(), "corpus input {} failed", path.display());
+    }
+}

@@ -1,0 +1,48 @@
+//! Bodies of the decoder fuzz targets, shared with the corpus replay test.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use strata::{ErrorKind, MemoryBackend, Operation};
+use strata_codecs::{Compressed, CompressionConfig, Dictionary, Envelope};
+
+/// Envelope decoding: never panics; a decoded envelope re-encodes to the same bytes.
+pub fn envelope_decode(data: &[u8]) {
+    let input = Bytes::copy_from_slice(data);
+    match Envelope::decode(&input) {
+        Ok(envelope) => assert_eq!(envelope.encode(), input, "decode/encode must round-trip"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Corrupted),
+    }
+}
+
+fn layer() -> &'static Compressed<MemoryBackend> {
+    static LAYER: OnceLock<Compressed<MemoryBackend>> = OnceLock::new();
+    LAYER.get_or_init(|| {
+        let samples: Vec<Vec<u8>> = (0..200)
+            .map(|i| format!("{{\"id\":{i},\"task\":\"t{}\",\"ok\":true}}", i % 7).into_bytes())
+            .collect();
+        let dict = Dictionary::train(1, &samples, 4096).expect("dictionary");
+        let inner = MemoryBackend::with_limits(64, 64 * 1024);
+        Compressed::with_config(inner, CompressionConfig::default().with_dictionary(dict))
+    })
+}
+
+/// Compressed-frame decoding of arbitrary stored bytes: never panics, never returns more than
+/// the value limit; encoding any input and decoding it gives the input back.
+pub fn compressed_decode(data: &[u8]) {
+    let layer = layer();
+    match layer.decode(Operation::Get, &Bytes::copy_from_slice(data)) {
+        Ok(value) => assert!(value.len() <= 64 * 1024, "decoded past the value limit"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Corrupted),
+    }
+    if data.len() <= 64 * 1024 - strata_codecs::envelope::HEADER_LEN {
+        let value = Bytes::copy_from_slice(data);
+        let stored = layer.encode(Operation::Put, &value).expect("encode");
+        assert_eq!(
+            layer
+                .decode(Operation::Get, &stored)
+                .expect("decode own output"),
+            value
+        );
+    }
+}
