@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use strata::{ErrorKind, MemoryBackend, Operation};
+use strata_codecs::envelope::flags::{COMPRESSED, DICTIONARY};
 use strata_codecs::{Compressed, CompressionConfig, Dictionary, Envelope};
 
 /// Envelope decoding: never panics; a decoded envelope re-encodes to the same bytes.
@@ -34,6 +35,20 @@ pub fn compressed_decode(data: &[u8]) {
     match layer.decode(Operation::Get, &Bytes::copy_from_slice(data)) {
         Ok(value) => assert!(value.len() <= 64 * 1024, "decoded past the value limit"),
         Err(e) => assert_eq!(e.kind(), ErrorKind::Corrupted),
+    }
+    // Arbitrary bytes as a zstd frame inside a valid envelope, with and without the
+    // dictionary: this reaches the decompressor, which a random checksum rarely lets through.
+    for flags in [COMPRESSED, COMPRESSED | DICTIONARY] {
+        let envelope = Envelope {
+            flags,
+            dictionary: u32::from(flags & DICTIONARY != 0),
+            version: 0,
+            payload: Bytes::copy_from_slice(data),
+        };
+        match layer.decode(Operation::Get, &envelope.encode()) {
+            Ok(value) => assert!(value.len() <= 64 * 1024, "decoded past the value limit"),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Corrupted),
+        }
     }
     if data.len() <= 64 * 1024 - strata_codecs::envelope::HEADER_LEN {
         let value = Bytes::copy_from_slice(data);

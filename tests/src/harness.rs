@@ -198,12 +198,14 @@ pub fn tiered_harness(name: &str) -> Composition {
 }
 
 /// Compositions over a real sqld (started per harness, killed when dropped).
+#[cfg(feature = "remote")]
 pub struct RemoteHarness {
     sqld: crate::sqld::Sqld,
     kind: &'static str,
     dir: TempDir,
 }
 
+#[cfg(feature = "remote")]
 impl std::fmt::Debug for RemoteHarness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteHarness")
@@ -212,6 +214,7 @@ impl std::fmt::Debug for RemoteHarness {
     }
 }
 
+#[cfg(feature = "remote")]
 impl RemoteHarness {
     /// `kind`: `"turso"`, `"cache_over_turso"` or `"cache_over_redb_over_turso"`.
     pub fn new(kind: &'static str) -> Self {
@@ -236,6 +239,7 @@ impl RemoteHarness {
     }
 }
 
+#[cfg(feature = "remote")]
 impl Harness for RemoteHarness {
     fn open(&self) -> BoxFuture<'_, Result<DynBackend>> {
         Box::pin(async move {

@@ -6,5 +6,6 @@ pub mod crash;
 pub mod fuzzing;
 pub mod harness;
 pub mod ops;
+#[cfg(feature = "remote")]
 pub mod sqld;
 pub mod wrappers;

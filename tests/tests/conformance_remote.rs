@@ -1,4 +1,5 @@
 //! The conformance suite against a real sqld: the Turso backend alone and under the tiers.
+#![cfg(feature = "remote")] // on by default; only the fuzz build turns it off
 
 mod turso {
     strata::conformance_suite!(

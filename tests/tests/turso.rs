@@ -1,4 +1,5 @@
 //! The Turso backend against a real sqld: auth, errors, the outage behaviour.
+#![cfg(feature = "remote")] // on by default; only the fuzz build turns it off
 
 use std::time::{Duration, Instant};
 

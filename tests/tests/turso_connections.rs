@@ -1,4 +1,5 @@
 //! Connection reuse, measured by counting TCP connects.
+#![cfg(feature = "remote")] // on by default; only the fuzz build turns it off
 
 use bytes::Bytes;
 use strata::StorageBackend;
