@@ -3,7 +3,8 @@
 //! How values are stored: every value in a checksummed [`Envelope`] (format version, flags,
 //! dictionary id, record version, CRC-32), and [`Compressed`], a layer over any backend that
 //! zstd-compresses values above a threshold when that saves at least 20 %, optionally with a
-//! trained [`Dictionary`] for small values. Corrupt or truncated stored bytes are a
+//! trained [`Dictionary`] for small values; [`Collection`] reads typed records zero-copy with
+//! rkyv, keyed by order-preserving [`KeyCodec`] encodings. Corrupt or truncated stored bytes are a
 //! [`Corrupted`](strata::ErrorKind::Corrupted) error, never a panic.
 //!
 //! ```
@@ -21,8 +22,13 @@
 //! ```
 #![deny(missing_docs)]
 
+mod collection;
 mod compressed;
 pub mod envelope;
+mod keys;
 
+pub use collection::{Collection, Typed};
 pub use compressed::{Compressed, CompressionConfig, CompressionStats, Dictionary};
 pub use envelope::Envelope;
+pub use keys::KeyCodec;
+pub use rkyv;
