@@ -61,3 +61,32 @@ pub fn compressed_decode(data: &[u8]) {
         );
     }
 }
+
+/// A record shape for the archived-access target: strings, vectors, floats, options.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
+pub struct FuzzRecord {
+    /// An id.
+    pub id: u64,
+    /// Some text.
+    pub text: String,
+    /// Some numbers.
+    pub values: Vec<f32>,
+    /// Nested strings.
+    pub tags: Vec<String>,
+    /// An optional timestamp.
+    pub when: Option<i64>,
+}
+
+/// Checked access to an archived record on arbitrary bytes: never panics, and whatever
+/// validates can be read in full and deserialized.
+pub fn archived_access(data: &[u8]) {
+    if let Ok(typed) = strata_codecs::Typed::<FuzzRecord>::new(Bytes::copy_from_slice(data)) {
+        let total: usize = typed.text.len()
+            + typed.values.len()
+            + typed.tags.iter().map(|t| t.len()).sum::<usize>();
+        std::hint::black_box(total);
+        let owned: FuzzRecord = rkyv::deserialize::<FuzzRecord, rkyv::rancor::Error>(&*typed)
+            .expect("validated bytes deserialize");
+        assert_eq!(owned.id, typed.id.to_native());
+    }
+}

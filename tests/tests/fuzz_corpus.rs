@@ -61,3 +61,17 @@ fn compressed_decode_corpus_replays() {
         assert!(result.is_ok(), "corpus input {} failed", path.display());
     }
 }
+
+#[test]
+fn archived_access_corpus_replays() {
+    let files = corpus("archived_access");
+    assert!(
+        files.len() >= 8,
+        "the archived_access corpus holds only {} inputs",
+        files.len()
+    );
+    for (path, data) in files {
+        let result = std::panic::catch_unwind(|| strata_tests::fuzzing::archived_access(&data));
+        assert!(result.is_ok(), "corpus input {} failed", path.display());
+    }
+}
