@@ -74,10 +74,13 @@ impl<T: Archive> fmt::Debug for Typed<T> {
     }
 }
 
+/// Marks the key and record types without owning either (and staying `Send + Sync`).
+pub(crate) type Types<K, T> = PhantomData<(fn(&K), fn() -> T)>;
+
 /// Typed records of type `T` keyed by `K` over a backend `B`.
 pub struct Collection<K: ?Sized, T, B> {
     backend: B,
-    _types: PhantomData<(fn(&K), fn() -> T)>,
+    _types: Types<K, T>,
 }
 
 impl<K, T, B> Collection<K, T, B>

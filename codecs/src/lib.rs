@@ -26,9 +26,17 @@ mod collection;
 mod compressed;
 pub mod envelope;
 mod keys;
+#[cfg(any(feature = "json", feature = "postcard"))]
+mod serde_collection;
 
 pub use collection::{Collection, Typed};
 pub use compressed::{Compressed, CompressionConfig, CompressionStats, Dictionary};
 pub use envelope::Envelope;
 pub use keys::KeyCodec;
 pub use rkyv;
+#[cfg(feature = "json")]
+pub use serde_collection::Json;
+#[cfg(feature = "postcard")]
+pub use serde_collection::Postcard;
+#[cfg(any(feature = "json", feature = "postcard"))]
+pub use serde_collection::{SerdeCodec, SerdeCollection};

@@ -76,6 +76,23 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
     ops
 }
 
+/// Runs one fuzz input through `Compressed<MemoryBackend>` (every value enveloped, large ones
+/// compressed) against the model.
+pub fn run_compressed_input(data: &[u8]) {
+    let ops = decode(data);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let inner =
+            MemoryBackend::with_limits(MAX_KEY, MAX_VALUE + strata_codecs::envelope::HEADER_LEN);
+        // A low threshold so the fuzzer's small values get compressed too.
+        let config = strata_codecs::CompressionConfig::default().threshold(8);
+        check_against_model(&strata_codecs::Compressed::with_config(inner, config), &ops).await;
+    });
+}
+
 /// Runs one fuzz input against a memory store and a redb store (in-memory storage).
 pub fn run_input(data: &[u8]) {
     let ops = decode(data);

@@ -75,3 +75,17 @@ fn archived_access_corpus_replays() {
         assert!(result.is_ok(), "corpus input {} failed", path.display());
     }
 }
+
+#[test]
+fn compressed_ops_corpus_replays() {
+    // The backend_ops inputs, replayed through the compression layer.
+    let files = corpus("backend_ops");
+    for (path, data) in files {
+        let result = std::panic::catch_unwind(|| strata_tests::ops::run_compressed_input(&data));
+        assert!(
+            result.is_ok(),
+            "corpus input {} failed through Compressed",
+            path.display()
+        );
+    }
+}

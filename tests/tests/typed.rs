@@ -131,3 +131,48 @@ async fn corrupt_records_are_errors() {
         ErrorKind::Corrupted
     );
 }
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+struct Note {
+    title: String,
+    body: String,
+    pinned: bool,
+}
+
+#[tokio::test]
+async fn serde_collections_round_trip_and_reject_garbage() {
+    use strata_codecs::{Json, Postcard, SerdeCollection};
+    let note = Note {
+        title: "groceries".into(),
+        body: "milk, eggs".into(),
+        pinned: true,
+    };
+    let backend = MemoryBackend::new();
+    let json: SerdeCollection<str, Note, _, Json> =
+        SerdeCollection::new(backend.keyspace("json").unwrap());
+    let post: SerdeCollection<str, Note, _, Postcard> =
+        SerdeCollection::new(backend.keyspace("postcard").unwrap());
+    json.put("n1", &note).await.unwrap();
+    post.put("n1", &note).await.unwrap();
+    assert_eq!(json.get("n1").await.unwrap(), Some(note.clone()));
+    assert_eq!(post.get("n1").await.unwrap(), Some(note));
+    let raw = backend
+        .keyspace("json")
+        .unwrap()
+        .get(b"n1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(raw.starts_with(b"{\"title\""), "stored as JSON");
+    backend
+        .keyspace("json")
+        .unwrap()
+        .put("bad".into(), "{not json".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        json.get("bad").await.unwrap_err().kind(),
+        ErrorKind::Corrupted
+    );
+    assert!(json.delete("n1").await.unwrap());
+}
