@@ -67,6 +67,7 @@ where
         SerdeCollection {
             backend,
             _types: PhantomData,
+            _codec: PhantomData,
         }
     }
 
