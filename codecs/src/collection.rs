@@ -2,14 +2,18 @@
 //!
 //! `get` returns a [`Typed`] guard that derefs to `&Archived<T>` inside the stored buffer:
 //! no deserialization and no copy (the archive format is built with rkyv's `unaligned`
-//! feature, so any buffer is suitably aligned). The bytes are validated (bytecheck) once,
-//! when the guard is made; derefs afterwards cost nothing. `get_owned` deserializes to `T`.
+//! feature, so any buffer is suitably aligned). Bytes are validated (bytecheck) when they
+//! first reach the collection; a buffer already validated — the same cached `Bytes` handed
+//! out again by a memory tier — is recognised and not validated again. Derefs cost nothing.
+//! `get_owned` deserializes to `T`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
@@ -46,6 +50,14 @@ where
         })
     }
 
+    /// A guard over bytes already validated as a `T::Archived` (see `Validated`).
+    fn trusted(bytes: Bytes) -> Self {
+        Typed {
+            bytes,
+            _record: PhantomData,
+        }
+    }
+
     /// The stored buffer.
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
@@ -60,8 +72,9 @@ where
 
     #[allow(unsafe_code)]
     fn deref(&self) -> &T::Archived {
-        // SAFETY: `Typed::new` is the only constructor and validated these exact bytes as a
-        // `T::Archived` with bytecheck; `Bytes` is immutable, so they are still valid.
+        // SAFETY: `Typed::new` validated these bytes as a `T::Archived` with bytecheck, or
+        // `Typed::trusted` was given a buffer identical (same live allocation, same length) to
+        // one `Typed::new` validated; `Bytes` is immutable, so they are still valid.
         unsafe { rkyv::access_unchecked::<T::Archived>(&self.bytes) }
     }
 }
@@ -77,9 +90,37 @@ impl<T: Archive> fmt::Debug for Typed<T> {
 /// Marks the key and record types without owning either (and staying `Send + Sync`).
 pub(crate) type Types<K, T> = PhantomData<(fn(&K), fn() -> T)>;
 
+/// Buffers this collection has validated, by address and length. Each entry holds a clone of
+/// its `Bytes`, so the allocation stays alive and the address cannot be reused for other
+/// bytes while the entry exists: the same (address, length) is the same validated content.
+struct Validated {
+    buffers: HashMap<(usize, usize), Bytes>,
+    capacity: usize,
+}
+
+impl Validated {
+    fn contains(&self, bytes: &Bytes) -> bool {
+        self.buffers
+            .contains_key(&(bytes.as_ptr() as usize, bytes.len()))
+    }
+
+    fn insert(&mut self, bytes: &Bytes) {
+        if self.buffers.len() >= self.capacity {
+            self.buffers.clear(); // bounded memory: forget and re-validate
+        }
+        self.buffers
+            .insert((bytes.as_ptr() as usize, bytes.len()), bytes.clone());
+    }
+}
+
+/// How many validated buffers a collection remembers by default.
+pub const DEFAULT_VALIDATED_BUFFERS: usize = 1024;
+
 /// Typed records of type `T` keyed by `K` over a backend `B`.
 pub struct Collection<K: ?Sized, T, B> {
     backend: B,
+    validated: Mutex<Validated>,
+    validations: std::sync::atomic::AtomicU64,
     _types: Types<K, T>,
 }
 
@@ -96,8 +137,19 @@ where
     pub fn new(backend: B) -> Self {
         Collection {
             backend,
+            validations: std::sync::atomic::AtomicU64::new(0),
+            validated: Mutex::new(Validated {
+                buffers: HashMap::new(),
+                capacity: DEFAULT_VALIDATED_BUFFERS,
+            }),
             _types: PhantomData,
         }
+    }
+
+    /// How many buffers this collection has validated (re-served cached buffers are not
+    /// validated again).
+    pub fn validations(&self) -> u64 {
+        self.validations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The backend.
@@ -119,9 +171,21 @@ where
     pub async fn get(&self, key: &K) -> Result<Option<Typed<T>>> {
         let key = key.encode_key();
         match self.backend.get(&key).await? {
-            Some(bytes) => Typed::new(bytes).map(Some).map_err(|e| e.with_key(&key)),
+            Some(bytes) => self.typed(bytes).map(Some).map_err(|e| e.with_key(&key)),
             None => Ok(None),
         }
+    }
+
+    /// Wraps stored bytes, validating them unless this exact buffer was validated before.
+    fn typed(&self, bytes: Bytes) -> Result<Typed<T>> {
+        if self.validated.lock().contains(&bytes) {
+            return Ok(Typed::trusted(bytes));
+        }
+        self.validations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let typed: Typed<T> = Typed::new(bytes)?;
+        self.validated.lock().insert(&typed.bytes);
+        Ok(typed)
     }
 
     /// The record under `key`, deserialized.
@@ -156,7 +220,7 @@ where
             .scan(KeyRange::from_key(start.encode_key()), limit)
             .await?
             .into_iter()
-            .map(|(k, v)| Ok((k, Typed::new(v)?)))
+            .map(|(k, v)| Ok((k, self.typed(v)?)))
             .collect()
     }
 }

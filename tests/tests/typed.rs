@@ -176,3 +176,21 @@ async fn serde_collections_round_trip_and_reject_garbage() {
     );
     assert!(json.delete("n1").await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_from_disk_are_validated_every_time_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let redb = redb_at(dir.path().join("v.redb"), SyncMode::Full)
+        .await
+        .unwrap();
+    let episodes: Collection<u64, Episode, _> = Collection::new(redb);
+    episodes.put(&1, &episode(1)).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(episodes.get(&1).await.unwrap().unwrap().id, 1);
+    }
+    assert_eq!(
+        episodes.validations(),
+        3,
+        "each read from redb is a new buffer from outside"
+    );
+}
