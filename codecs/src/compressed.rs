@@ -20,6 +20,15 @@ use crate::envelope::{Envelope, HEADER_LEN, flags};
 pub struct Dictionary {
     id: u32,
     bytes: Vec<u8>,
+    /// A hash of the content, naming cached decompression contexts.
+    fingerprint: u64,
+}
+
+fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish() | 1 // never 0, which names the plain context
 }
 
 impl fmt::Debug for Dictionary {
@@ -48,7 +57,11 @@ impl Dictionary {
             )
             .with_source(e)
         })?;
-        Ok(Dictionary { id, bytes })
+        Ok(Dictionary {
+            id,
+            fingerprint: fingerprint(&bytes),
+            bytes,
+        })
     }
 
     /// A dictionary from trained bytes (as saved from [`Dictionary::bytes`]).
@@ -59,7 +72,11 @@ impl Dictionary {
                 "dictionary id 0 is reserved",
             ));
         }
-        Ok(Dictionary { id, bytes })
+        Ok(Dictionary {
+            id,
+            fingerprint: fingerprint(&bytes),
+            bytes,
+        })
     }
 
     /// Its id.
@@ -149,6 +166,35 @@ impl CompressionStats {
     pub fn bytes_saved(&self) -> u64 {
         self.bytes_in.saturating_sub(self.bytes_out)
     }
+}
+
+thread_local! {
+    /// Decompression contexts reused across calls on this thread (creating one costs more
+    /// than decompressing a small value): one plain, one per dictionary (by content hash).
+    static DECOMPRESSORS: std::cell::RefCell<HashMap<u64, zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// Runs `f` with this thread's decompressor for `dictionary` (none: plain frames).
+fn with_decompressor<T>(
+    dictionary: Option<&Arc<Dictionary>>,
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let slot = dictionary.map_or(0, |d| d.fingerprint);
+    DECOMPRESSORS.with(|cell| {
+        let mut map = cell.borrow_mut();
+        if !map.contains_key(&slot) {
+            if map.len() > 64 {
+                map.clear(); // layers come and go; keep the cache small
+            }
+            let z = match dictionary {
+                Some(d) => zstd::bulk::Decompressor::with_dictionary(&d.bytes)?,
+                None => zstd::bulk::Decompressor::new()?,
+            };
+            map.insert(slot, z);
+        }
+        f(map.get_mut(&slot).expect("inserted above"))
+    })
 }
 
 #[derive(Default)]
@@ -265,13 +311,22 @@ impl<B: StorageBackend> Compressed<B> {
                     corrupt("value compressed with an unknown dictionary")
                         .with_context("dictionary", envelope.dictionary)
                 })?;
-            zstd::bulk::Decompressor::with_dictionary(&d.bytes)
-                .and_then(|mut z| z.decompress(&envelope.payload, limit))
+            with_decompressor(Some(d), |z| z.decompress(&envelope.payload, limit))
         } else {
-            zstd::bulk::decompress(&envelope.payload, limit)
+            with_decompressor(None, |z| z.decompress(&envelope.payload, limit))
         };
         out.map(Bytes::from)
             .map_err(|e| corrupt("bad zstd frame").with_source(e))
+    }
+}
+
+impl<B: Clone> Clone for Compressed<B> {
+    /// Another handle on the same layer (settings and statistics shared).
+    fn clone(&self) -> Self {
+        Compressed {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
