@@ -78,9 +78,14 @@ fn archived_access_corpus_replays() {
 
 #[test]
 fn compressed_ops_corpus_replays() {
-    // The backend_ops inputs, replayed through the compression layer.
-    let files = corpus("backend_ops");
-    for (path, data) in files {
+    // Its own corpus, plus the backend_ops inputs replayed through the compression layer.
+    let own = corpus("compressed_ops");
+    assert!(
+        own.len() >= 16,
+        "the compressed_ops corpus holds only {} inputs",
+        own.len()
+    );
+    for (path, data) in own.into_iter().chain(corpus("backend_ops")) {
         let result = std::panic::catch_unwind(|| strata_tests::ops::run_compressed_input(&data));
         assert!(
             result.is_ok(),
