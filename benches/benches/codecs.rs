@@ -13,6 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rkyv::{Archive, Deserialize, Serialize};
 use strata::{MemoryBackend, Operation};
 use strata_codecs::{Compressed, CompressionConfig, Dictionary, Typed};
+use strata_tests::records::json_record;
 
 #[derive(
     Archive, Serialize, Deserialize, serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq,
@@ -92,54 +93,6 @@ fn bench_decode(c: &mut Criterion) {
         json.len(),
         postcard.len()
     );
-}
-
-/// A JSON-like record of at least `len` bytes (same generator as the codec tests).
-fn json_record(i: usize, len: usize) -> Bytes {
-    const WORDS: [&str; 16] = [
-        "summarise",
-        "report",
-        "quarterly",
-        "invoice",
-        "search",
-        "customer",
-        "refund",
-        "schedule",
-        "meeting",
-        "draft",
-        "email",
-        "review",
-        "deploy",
-        "rollback",
-        "analyse",
-        "metrics",
-    ];
-    let mut state = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut s = format!(
-        "{{\"id\":\"{:016x}\",\"created_at\":{},\"task\":\"{} the {}\",\"steps\":[",
-        next(),
-        next() % 10_000_000,
-        WORDS[(next() % 16) as usize],
-        WORDS[(next() % 16) as usize]
-    );
-    let mut step = 0;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"n\":{step},\"tool\":\"{}\",\"ms\":{},\"ok\":{}}},",
-            WORDS[(next() % 16) as usize],
-            next() % 5000,
-            next() % 4 != 0
-        ));
-        step += 1;
-    }
-    s.push_str("{}]}");
-    Bytes::from(s)
 }
 
 fn bench_zstd(c: &mut Criterion) {

@@ -6,6 +6,7 @@ pub mod crash;
 pub mod fuzzing;
 pub mod harness;
 pub mod ops;
+pub mod records;
 #[cfg(feature = "remote")]
 pub mod sqld;
 pub mod wrappers;

@@ -80,11 +80,7 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
 /// compressed) against the model.
 pub fn run_compressed_input(data: &[u8]) {
     let ops = decode(data);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    block_on(async {
         let inner =
             MemoryBackend::with_limits(MAX_KEY, MAX_VALUE + strata_codecs::envelope::HEADER_LEN);
         // A low threshold so the fuzzer's small values get compressed too.
@@ -96,11 +92,7 @@ pub fn run_compressed_input(data: &[u8]) {
 /// Runs one fuzz input against a memory store and a redb store (in-memory storage).
 pub fn run_input(data: &[u8]) {
     let ops = decode(data);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    block_on(async {
         let memory = MemoryBackend::with_limits(MAX_KEY, MAX_VALUE);
         check_against_model(&memory, &ops).await;
         let redb = RedbBackend::builder("fuzz.redb")
@@ -115,6 +107,15 @@ pub fn run_input(data: &[u8]) {
         check_against_model(&redb, &ops).await;
         redb.close().await.expect("close redb");
     });
+}
+
+/// Runs a future on a fresh current-thread runtime (one per fuzz input).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }
 
 fn valid_key(k: &[u8]) -> bool {
