@@ -175,6 +175,35 @@ thread_local! {
         std::cell::RefCell::new(HashMap::new());
 }
 
+thread_local! {
+    /// Compression contexts reused per thread, by (dictionary content hash, level).
+    static COMPRESSORS: std::cell::RefCell<HashMap<(u64, i32), zstd::bulk::Compressor<'static>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// Runs `f` with this thread's compressor for `dictionary` and `level`.
+fn with_compressor<T>(
+    dictionary: Option<&Arc<Dictionary>>,
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let slot = (dictionary.map_or(0, |d| d.fingerprint), level);
+    COMPRESSORS.with(|cell| {
+        let mut map = cell.borrow_mut();
+        if !map.contains_key(&slot) {
+            if map.len() > 64 {
+                map.clear();
+            }
+            let c = match dictionary {
+                Some(d) => zstd::bulk::Compressor::with_dictionary(level, &d.bytes)?,
+                None => zstd::bulk::Compressor::new(level)?,
+            };
+            map.insert(slot, c);
+        }
+        f(map.get_mut(&slot).expect("inserted above"))
+    })
+}
+
 /// Runs `f` with this thread's decompressor for `dictionary` (none: plain frames).
 fn with_decompressor<T>(
     dictionary: Option<&Arc<Dictionary>>,
@@ -268,12 +297,8 @@ impl<B: StorageBackend> Compressed<B> {
             .filter(|_| value.len() >= config.dictionary_threshold);
         let mut envelope = Envelope::plain(value.clone());
         if value.len() >= config.threshold || dictionary.is_some() {
-            let compressed = match dictionary {
-                Some(d) => zstd::bulk::Compressor::with_dictionary(config.level, &d.bytes)
-                    .and_then(|mut c| c.compress(value)),
-                None => zstd::bulk::compress(value, config.level),
-            }
-            .map_err(|e| Error::unexpected(op, "zstd compression failed").with_source(e))?;
+            let compressed = with_compressor(dictionary, config.level, |c| c.compress(value))
+                .map_err(|e| Error::unexpected(op, "zstd compression failed").with_source(e))?;
             if (compressed.len() as f64) <= value.len() as f64 * (1.0 - config.min_saving) {
                 envelope.flags = flags::COMPRESSED;
                 if let Some(d) = dictionary {
