@@ -48,6 +48,35 @@ struct Shared {
     caps: Capabilities,
     config: RedbConfig,
     counters: Arc<WriterCounters>,
+    /// Writes sent and not yet answered.
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one write in flight for as long as it lives.
+struct InFlight<'a> {
+    counter: &'a std::sync::atomic::AtomicUsize,
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        let before = counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlight {
+            counter,
+            alone: before == 0,
+        }
+    }
+
+    fn alone(&self) -> bool {
+        self.alone
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl RedbBackend {
@@ -98,6 +127,7 @@ impl RedbBackend {
             ..Capabilities::default()
         };
         let shared = Shared {
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             counters,
             db: Some(db),
             requests: Some(tx),
@@ -150,14 +180,38 @@ impl RedbBackend {
     }
 
     async fn send_write(&self, op: Operation, ops: Vec<BatchOp>) -> Result<bool> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, mut answer) = oneshot::channel();
         let request = Request::Write {
             op,
             table: self.table.clone(),
             ops,
             reply,
         };
+        let in_flight = InFlight::enter(&self.shared.in_flight);
         self.send(op, request)?;
+        // A lone writer whose commit will not fsync gets its answer within microseconds:
+        // waiting a bounded moment for it saves parking and waking this thread, which costs
+        // more than the commit itself. Never under `Full` (an fsync takes far longer) and
+        // never with other writes in flight (their group commit needs the CPU).
+        let spin = self.shared.config.caller_spin;
+        if !spin.is_zero()
+            && in_flight.alone()
+            && !matches!(self.shared.config.sync_mode, SyncMode::Full)
+        {
+            let until = std::time::Instant::now() + spin;
+            loop {
+                match answer.try_recv() {
+                    Ok(result) => return result,
+                    Err(oneshot::error::TryRecvError::Closed) => return Err(writer_gone(op)),
+                    Err(oneshot::error::TryRecvError::Empty)
+                        if std::time::Instant::now() >= until =>
+                    {
+                        break;
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                }
+            }
+        }
         answer.await.map_err(|_| writer_gone(op))?
     }
 

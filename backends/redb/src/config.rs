@@ -14,6 +14,9 @@ pub const DEFAULT_MAX_GROUP_SIZE: usize = 512;
 /// Default time the writer thread spins for more work before sleeping.
 pub const DEFAULT_WRITER_SPIN: Duration = Duration::from_micros(50);
 
+/// Default active wait of a lone writer for a commit that does not fsync.
+pub const DEFAULT_CALLER_SPIN: Duration = Duration::from_micros(50);
+
 /// Default longest wait for more writers to join a group about to be fsynced.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_micros(200);
 
@@ -33,6 +36,11 @@ pub struct RedbConfig {
     /// How long the writer spins for the next write before sleeping; trades a little CPU for
     /// lower latency of back-to-back writes. Default: [`DEFAULT_WRITER_SPIN`].
     pub writer_spin: Duration,
+    /// How long a lone writer's `put` waits actively for its answer before parking, in the
+    /// modes whose commits do not fsync every time (not `Full`). Parking and waking a thread
+    /// costs more than such a commit; this blocks the caller's thread for at most this long.
+    /// Default: [`DEFAULT_CALLER_SPIN`]; zero never spins.
+    pub caller_spin: Duration,
     /// Longest wait, before an fsync, for the writers of the previous group to join this one.
     /// Only happens when the previous group was larger than what is queued, so a lone writer
     /// never waits. Default: [`DEFAULT_GROUP_WAIT`].
@@ -53,6 +61,7 @@ impl RedbConfig {
             max_group_size: DEFAULT_MAX_GROUP_SIZE,
             writer_spin: DEFAULT_WRITER_SPIN,
             group_wait: DEFAULT_GROUP_WAIT,
+            caller_spin: DEFAULT_CALLER_SPIN,
             max_key_size: DEFAULT_MAX_KEY_SIZE,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
         }
@@ -147,6 +156,12 @@ impl RedbBuilder {
     /// Sets the longest wait for more writers before an fsync (default 200 µs; zero never waits).
     pub fn group_wait(mut self, wait: Duration) -> Self {
         self.config.group_wait = wait;
+        self
+    }
+
+    /// Sets how long a lone writer waits actively for a non-fsync commit (default 50 µs).
+    pub fn caller_spin(mut self, spin: Duration) -> Self {
+        self.config.caller_spin = spin;
         self
     }
 

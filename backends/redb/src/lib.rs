@@ -36,7 +36,7 @@ mod writer;
 
 pub use backend::RedbBackend;
 pub use config::{
-    DEFAULT_CACHE_SIZE, DEFAULT_GROUP_WAIT, DEFAULT_MAX_GROUP_SIZE, DEFAULT_WRITER_SPIN,
-    RedbBuilder, RedbConfig,
+    DEFAULT_CACHE_SIZE, DEFAULT_CALLER_SPIN, DEFAULT_GROUP_WAIT, DEFAULT_MAX_GROUP_SIZE,
+    DEFAULT_WRITER_SPIN, RedbBuilder, RedbConfig,
 };
 pub use stats::RedbStats;

@@ -6,7 +6,6 @@
 //! 64 concurrent writers share one fsync instead of paying 64. Each caller is answered only
 //! after the commit holding its data returns, with the durability its mode promises.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -259,20 +258,23 @@ fn apply_in_one_transaction<'r>(
         .map_err(|e| redb_error(op, e))?;
     let mut outcomes = Vec::new();
     {
-        let mut tables: HashMap<&str, KvTable<'_>> = HashMap::new();
+        // Groups touch one or a few keyspaces: a short list beats hashing.
+        let mut tables: Vec<(&str, KvTable<'_>)> = Vec::with_capacity(1);
         for request in requests {
             let Request::Write { op, table, ops, .. } = request else {
                 continue;
             };
-            if !tables.contains_key(table.as_ref()) {
-                let opened = txn
-                    .open_table(table_def(table))
-                    .map_err(|e| redb_error(*op, e))?;
-                tables.insert(table.as_ref(), opened);
-            }
-            let Some(kv) = tables.get_mut(table.as_ref()) else {
-                continue;
+            let index = match tables.iter().position(|(name, _)| *name == table.as_ref()) {
+                Some(index) => index,
+                None => {
+                    let opened = txn
+                        .open_table(table_def(table))
+                        .map_err(|e| redb_error(*op, e))?;
+                    tables.push((table.as_ref(), opened));
+                    tables.len() - 1
+                }
             };
+            let kv = &mut tables[index].1;
             let mut removed = false;
             for batch_op in ops {
                 match batch_op {
