@@ -118,6 +118,24 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// The outcome a valid operation must have (`Some`), or checks that an invalid one was
+/// refused with `InvalidInput` (`None`).
+fn expect_outcome<T>(
+    result: strata::Result<T>,
+    valid: bool,
+    ctx: &dyn Fn() -> String,
+) -> Option<T> {
+    if valid {
+        Some(result.unwrap_or_else(|e| panic!("{}: {e}", ctx())))
+    } else {
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("{}: invalid input accepted", ctx()));
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", ctx());
+        None
+    }
+}
+
 fn valid_key(k: &[u8]) -> bool {
     k.len() <= MAX_KEY
 }
@@ -147,72 +165,30 @@ pub async fn check_with_clock<B: StorageBackend>(
         match op {
             Op::Put(k, v) => {
                 let (k, v) = (k.bytes(), Bytes::copy_from_slice(v));
-                let result = store.put(k.clone(), v.clone()).await;
-                if valid_key(&k) && v.len() <= MAX_VALUE {
-                    result.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                let valid = valid_key(&k) && v.len() <= MAX_VALUE;
+                if expect_outcome(store.put(k.clone(), v.clone()).await, valid, &ctx).is_some() {
                     model.insert(k, v);
-                } else {
-                    assert_eq!(
-                        result.unwrap_err().kind(),
-                        ErrorKind::InvalidInput,
-                        "{}",
-                        ctx()
-                    );
                 }
             }
             Op::Get(k) => {
                 let k = k.bytes();
-                let result = store.get(&k).await;
-                if valid_key(&k) {
-                    assert_eq!(
-                        result.unwrap_or_else(|e| panic!("{}: {e}", ctx())),
-                        model.get(&k).cloned(),
-                        "{}",
-                        ctx()
-                    );
-                } else {
-                    assert_eq!(
-                        result.unwrap_err().kind(),
-                        ErrorKind::InvalidInput,
-                        "{}",
-                        ctx()
-                    );
+                if let Some(got) = expect_outcome(store.get(&k).await, valid_key(&k), &ctx) {
+                    assert_eq!(got, model.get(&k).cloned(), "{}", ctx());
                 }
             }
             Op::Delete(k) => {
                 let k = k.bytes();
-                let result = store.delete(&k).await;
-                if valid_key(&k) {
-                    let removed = result.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                if let Some(removed) = expect_outcome(store.delete(&k).await, valid_key(&k), &ctx) {
                     assert_eq!(removed, model.remove(&k).is_some(), "{}", ctx());
-                } else {
-                    assert_eq!(
-                        result.unwrap_err().kind(),
-                        ErrorKind::InvalidInput,
-                        "{}",
-                        ctx()
-                    );
                 }
             }
             Op::GetMany(keys) => {
                 let keys: Vec<Bytes> = keys.iter().map(FuzzKey::bytes).collect();
-                let result = store.get_many(&keys).await;
-                if keys.iter().all(|k| valid_key(k)) {
+                let valid = keys.iter().all(|k| valid_key(k));
+                if let Some(got) = expect_outcome(store.get_many(&keys).await, valid, &ctx) {
                     let expected: Vec<Option<Bytes>> =
                         keys.iter().map(|k| model.get(k).cloned()).collect();
-                    assert_eq!(
-                        result.unwrap_or_else(|e| panic!("{}: {e}", ctx())),
-                        expected,
-                        "{}",
-                        ctx()
-                    );
-                } else {
-                    assert_eq!(
-                        result.unwrap_err().kind(),
-                        ErrorKind::InvalidInput,
-                        "{}",
-                        ctx()
-                    );
+                    assert_eq!(got, expected, "{}", ctx());
                 }
             }
             Op::Batch(entries) => {
@@ -226,9 +202,7 @@ pub async fn check_with_clock<B: StorageBackend>(
                         None => batch.delete(k),
                     };
                 }
-                let result = store.write_batch(batch.clone()).await;
-                if valid {
-                    result.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                if expect_outcome(store.write_batch(batch.clone()).await, valid, &ctx).is_some() {
                     for op in batch.into_ops() {
                         match op {
                             strata::BatchOp::Put { key, value } => {
@@ -239,13 +213,6 @@ pub async fn check_with_clock<B: StorageBackend>(
                             }
                         }
                     }
-                } else {
-                    assert_eq!(
-                        result.unwrap_err().kind(),
-                        ErrorKind::InvalidInput,
-                        "{}",
-                        ctx()
-                    );
                 }
             }
             Op::Scan(start, end, limit) => {

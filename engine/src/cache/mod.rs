@@ -9,7 +9,7 @@ mod ghost;
 mod memory_cache;
 mod policy;
 mod sketch;
-mod stats;
+pub(crate) mod stats;
 mod ttl;
 
 pub use bounded::Bounded;

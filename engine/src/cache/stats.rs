@@ -50,12 +50,17 @@ counters! {
 impl CacheStats {
     /// Hits over reads, 0 when nothing was read.
     pub fn hit_ratio(&self) -> f64 {
-        let reads = self.hits + self.misses;
-        if reads == 0 {
-            0.0
-        } else {
-            self.hits as f64 / reads as f64
-        }
+        hit_ratio(self.hits, self.misses)
+    }
+}
+
+/// Hits over reads, 0 when nothing was read.
+pub(crate) fn hit_ratio(hits: u64, misses: u64) -> f64 {
+    let reads = hits + misses;
+    if reads == 0 {
+        0.0
+    } else {
+        hits as f64 / reads as f64
     }
 }
 

@@ -45,12 +45,7 @@ impl TierStats {
 
     /// Hits over reads.
     pub fn hit_ratio(&self) -> f64 {
-        let reads = self.hits + self.misses;
-        if reads == 0 {
-            0.0
-        } else {
-            self.hits as f64 / reads as f64
-        }
+        crate::cache::stats::hit_ratio(self.hits, self.misses)
     }
 }
 
@@ -70,6 +65,4 @@ impl TierCounters {
     }
 }
 
-pub(crate) fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
+pub(crate) use crate::cache::stats::bump;
