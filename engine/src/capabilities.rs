@@ -28,6 +28,9 @@ pub struct Capabilities {
     pub ordered_scan: bool,
     /// The backend can expire entries by time-to-live. Default: `false`.
     pub ttl: bool,
+    /// The backend may drop entries on its own (a bounded cache evicting), so it cannot be
+    /// a [`TierMode::Replica`](crate::TierMode::Replica) upper tier. Default: `false`.
+    pub evicts: bool,
 }
 
 impl Default for Capabilities {
@@ -40,13 +43,14 @@ impl Default for Capabilities {
             atomic_batch: true,
             ordered_scan: true,
             ttl: false,
+            evicts: false,
         }
     }
 }
 
 impl Capabilities {
     /// The capabilities two stacked tiers offer together: the tighter limits, and the
-    /// persistence of the lower tier, which is the source of truth.
+    /// persistence (and eviction) of the lower tier, which is the source of truth.
     pub fn stacked(upper: Capabilities, lower: Capabilities) -> Capabilities {
         Capabilities {
             max_key_size: upper.max_key_size.min(lower.max_key_size),
@@ -56,6 +60,7 @@ impl Capabilities {
             atomic_batch: lower.atomic_batch,
             ordered_scan: lower.ordered_scan,
             ttl: upper.ttl || lower.ttl,
+            evicts: lower.evicts,
         }
     }
 }

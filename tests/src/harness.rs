@@ -181,7 +181,8 @@ pub fn tiered_harness(name: &str) -> Composition {
             Box::new(move || {
                 let t = Tiered::builder(upper.clone(), lower.clone())
                     .mode(TierMode::Replica)
-                    .build();
+                    .build()
+                    .expect("a memory backend does not evict");
                 boxed(async move { Ok(t.into_dyn()) })
             })
         }

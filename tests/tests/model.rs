@@ -72,7 +72,8 @@ fn run(composition: &str, data: &[u8], countdown: i64) {
             "replica" => {
                 let t = Tiered::builder(memory(), redb().await)
                     .mode(TierMode::Replica)
-                    .build();
+                    .build()
+                    .unwrap();
                 check_with_clock(&t, &ops, c).await
             }
             "faulty_cache_over_memory" => {

@@ -83,14 +83,22 @@ async fn hundred_concurrent_misses_make_one_lower_read() {
             tokio::spawn(async move { t.get(b"hot").await.unwrap() })
         })
         .collect();
-    paused.wait_until_paused().await;
-    // Give every other caller time to arrive and join the flight.
-    while tiered.stats().misses < 100 {
-        tokio::task::yield_now().await;
-    }
+    let limit = Duration::from_secs(10);
+    tokio::time::timeout(limit, paused.wait_until_paused())
+        .await
+        .expect("the leader reaches the lower tier");
+    // A miss is counted once its caller is in the flight: 100 misses = 100 callers joined.
+    tokio::time::timeout(limit, async {
+        while tiered.stats().misses < 100 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("all 100 callers join the flight");
     paused.release_one();
     for t in tasks {
-        assert_eq!(t.await.unwrap(), Some(b("value")));
+        let got = tokio::time::timeout(limit, t).await.expect("callers return");
+        assert_eq!(got.unwrap(), Some(b("value")));
     }
     assert_eq!(
         counting.gets(),
@@ -296,17 +304,23 @@ async fn upper_failures_are_absorbed_unless_strict() {
         Some(b("v2")),
         "a failed upper read is a miss"
     );
-    // Failed: the put's upper write, the retried invalidation on reading k, the k2 upper
-    // read and the k2 fill.
-    assert_eq!(tiered.stats().upper_errors, 4);
+    // Failed: the put's upper write (its invalidation failed too, so k is suspect and its
+    // read bypasses the upper tier), the k2 upper read and the k2 fill.
+    assert_eq!(tiered.stats().upper_errors, 3);
+    assert_eq!(tiered.stats().invalidation_failures, 1);
+    assert_eq!(tiered.stats().bypassed, 1, "the suspect key was read below");
     assert_eq!(lower.get(b"k").await.unwrap(), Some(b("v")));
 
     let strict = Tiered::builder(Faulty::new(MemoryBackend::new(), 0), MemoryBackend::new())
         .strict(true)
-        .build();
+        .build()
+        .unwrap();
     let err = strict.put(b("k"), b("v")).await.unwrap_err();
     assert_eq!(err.kind(), strata::ErrorKind::Unavailable);
-    assert!(strict.get(b"k").await.is_err(), "strict reads fail too");
+    assert!(
+        strict.get(b"other").await.is_err(),
+        "strict reads fail too (k itself is suspect and read below)"
+    );
 }
 
 #[tokio::test]
@@ -332,11 +346,27 @@ async fn a_failed_invalidation_makes_the_key_bypass_the_upper_tier() {
 }
 
 #[tokio::test]
+async fn replica_mode_refuses_an_upper_tier_that_evicts() {
+    let cache = MemoryCache::builder().max_entries(10).build().unwrap();
+    let err = Tiered::builder(cache, MemoryBackend::new())
+        .mode(TierMode::Replica)
+        .build()
+        .expect_err("an evicting replica would lose keys its scans must return");
+    assert_eq!(err.kind(), strata::ErrorKind::InvalidInput);
+    let cache = MemoryCache::builder().max_entries(10).build().unwrap();
+    assert!(
+        Tiered::builder(cache, MemoryBackend::new()).build().is_ok(),
+        "a cache may evict"
+    );
+}
+
+#[tokio::test]
 async fn replica_mode_scans_the_upper_tier() {
     let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
     let tiered = Tiered::builder(upper.clone(), lower.clone())
         .mode(TierMode::Replica)
-        .build();
+        .build()
+        .unwrap();
     tiered.put(b("a"), b("1")).await.unwrap();
     upper.put(b("only-upper"), b("x")).await.unwrap();
     let rows = tiered.scan(KeyRange::all(), None).await.unwrap();

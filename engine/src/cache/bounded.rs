@@ -139,7 +139,10 @@ impl<B: StorageBackend> fmt::Debug for Bounded<B> {
 
 impl<B: StorageBackend> StorageBackend for Bounded<B> {
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        Capabilities {
+            evicts: true,
+            ..self.inner.capabilities()
+        }
     }
 
     fn keyspace(&self, name: &str) -> Result<Self> {

@@ -135,6 +135,7 @@ impl MemoryCacheBuilder {
             max_key_size: c.max_key_size,
             max_value_size: c.max_value_size,
             ttl: c.ttl.is_some(),
+            evicts: true,
             ..Capabilities::default()
         };
         let hasher = FixedState::with_seed(0xcac4e);

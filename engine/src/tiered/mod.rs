@@ -3,122 +3,86 @@
 //! - **Reads** try the upper tier; on a miss they read the lower tier — once per key however
 //!   many callers miss together (single-flight) — and fill the upper tier.
 //! - **Writes** go through: lower first (the source of truth), then the upper tier; a call is
-//!   acknowledged after both. Deletes invalidate the upper tier after the lower commit.
-//! - **No stale fill**: a fill racing a write of the same key never leaves the upper tier
-//!   older than the lower one (see `versions.rs`).
+//!   acknowledged after both.
+//! - **Coherence**: after any set of writes completes, fails or is cancelled, a read returns
+//!   what the lower tier holds, or a value written after it — whatever the concurrency (see
+//!   `coherence.rs` for the protocol). A write whose caller drops its future still runs to
+//!   its end in the background; [`flush`](StorageBackend::flush) waits for it.
 //! - **Upper-tier failures** are counted and absorbed (a failed read is a miss; a failed
 //!   update invalidates the key, and if even that fails the key bypasses the upper tier until
-//!   an invalidation succeeds), unless the tier is built strict.
+//!   a later write repairs it), unless the tier is built strict.
 //! - **Modes**: [`TierMode::Cache`] scans the lower tier; [`TierMode::Replica`] (the upper
 //!   tier holds everything and never evicts) scans the upper one.
 
+mod builder;
+mod coherence;
+mod detach;
 mod single_flight;
 mod stats;
-mod versions;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::validate::{check_batch, check_key, check_keyspace_name, check_put};
 use crate::{
-    Capabilities, DEFAULT_KEYSPACE, Error, KeyRange, Operation, Result, StorageBackend, WriteBatch,
+    Capabilities, Error, KeyRange, Operation, Result, StorageBackend, WriteBatch,
 };
-use single_flight::{Flights, Role};
+pub use builder::{TierMode, TieredBuilder};
+use coherence::{Coherence, Repair};
+use detach::{Detached, RunToEnd};
+use single_flight::Role;
 pub use stats::TierStats;
 use stats::{TierCounters, bump};
-use versions::Versions;
-
-/// What the upper tier is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TierMode {
-    /// A cache: it may evict, so scans are served by the lower tier. The default.
-    #[default]
-    Cache,
-    /// A full replica: it holds every key written through this store and never evicts, so
-    /// scans are served by it.
-    Replica,
-}
-
-/// Builds a [`Tiered`] store.
-#[derive(Debug)]
-#[must_use]
-pub struct TieredBuilder<U, L> {
-    upper: U,
-    lower: L,
-    mode: TierMode,
-    strict: bool,
-}
-
-impl<U: StorageBackend, L: StorageBackend> TieredBuilder<U, L> {
-    /// Sets the mode (default [`TierMode::Cache`]).
-    pub fn mode(mut self, mode: TierMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Makes upper-tier failures fail the operation (default `false`: they are counted and
-    /// absorbed).
-    pub fn strict(mut self, strict: bool) -> Self {
-        self.strict = strict;
-        self
-    }
-
-    /// Builds the store on the default keyspace of both tiers.
-    pub fn build(self) -> Tiered<U, L> {
-        let shared = Arc::new(Shared {
-            mode: self.mode,
-            strict: self.strict,
-            states: Mutex::new(HashMap::new()),
-            counters: TierCounters::default(),
-        });
-        let state = shared.state_for(DEFAULT_KEYSPACE);
-        Tiered {
-            upper: self.upper,
-            lower: self.lower,
-            state,
-            shared,
-        }
-    }
-}
 
 /// Two backends as one: see the [module docs](self).
 pub struct Tiered<U, L> {
+    tiers: Arc<Tiers<U, L>>,
+    coherence: Arc<Coherence>,
+    shared: Arc<Shared>,
+}
+
+struct Tiers<U, L> {
     upper: U,
     lower: L,
-    state: Arc<KeyspaceState>,
-    shared: Arc<Shared>,
 }
 
 struct Shared {
     mode: TierMode,
     strict: bool,
-    states: Mutex<HashMap<String, Arc<KeyspaceState>>>,
+    coherence: Mutex<HashMap<String, Arc<Coherence>>>,
+    detached: Arc<Detached>,
     counters: TierCounters,
 }
 
-/// Coordination shared by every handle on one keyspace.
-#[derive(Default)]
-struct KeyspaceState {
-    versions: Versions,
-    flights: Arc<Flights>,
-    /// Keys whose upper copy may be stale because an invalidation failed.
-    suspects: Mutex<HashSet<Bytes>>,
-    suspect_count: AtomicUsize,
-}
-
 impl Shared {
-    fn state_for(&self, keyspace: &str) -> Arc<KeyspaceState> {
-        self.states
+    fn new(mode: TierMode, strict: bool) -> Self {
+        Shared {
+            mode,
+            strict,
+            coherence: Mutex::new(HashMap::new()),
+            detached: Arc::default(),
+            counters: TierCounters::default(),
+        }
+    }
+
+    fn coherence_for(&self, keyspace: &str) -> Arc<Coherence> {
+        self.coherence
             .lock()
             .entry(keyspace.to_string())
             .or_default()
             .clone()
     }
+}
+
+/// A write as the lower tier receives it.
+enum Write {
+    Put(Bytes, Bytes),
+    Delete(Bytes),
+    Batch(WriteBatch),
 }
 
 impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
@@ -134,17 +98,29 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
 
     /// `upper` as a cache over `lower`, with the defaults.
     pub fn new(upper: U, lower: L) -> Self {
-        Self::builder(upper, lower).build()
+        Self::assemble(
+            Arc::new(Tiers { upper, lower }),
+            Arc::new(Shared::new(TierMode::Cache, false)),
+            crate::DEFAULT_KEYSPACE,
+        )
+    }
+
+    fn assemble(tiers: Arc<Tiers<U, L>>, shared: Arc<Shared>, keyspace: &str) -> Self {
+        Tiered {
+            tiers,
+            coherence: shared.coherence_for(keyspace),
+            shared,
+        }
     }
 
     /// The upper tier.
     pub fn upper(&self) -> &U {
-        &self.upper
+        &self.tiers.upper
     }
 
     /// The lower tier.
     pub fn lower(&self) -> &L {
-        &self.lower
+        &self.tiers.lower
     }
 
     /// Counters since the store was built.
@@ -155,6 +131,11 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
     /// The mode.
     pub fn mode(&self) -> TierMode {
         self.shared.mode
+    }
+
+    /// Writes whose callers dropped them and that are still finishing in the background.
+    pub fn detached_writes(&self) -> usize {
+        self.shared.detached.pending()
     }
 
     fn counters(&self) -> &TierCounters {
@@ -171,102 +152,79 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
         }
     }
 
-    fn is_suspect(&self, key: &[u8]) -> bool {
-        self.state.suspect_count.load(Ordering::Acquire) > 0
-            && self.state.suspects.lock().contains(key)
-    }
-
-    fn mark_suspect(&self, key: Bytes) {
-        bump(&self.counters().invalidation_failures);
-        let mut suspects = self.state.suspects.lock();
-        if suspects.insert(key) {
-            self.state.suspect_count.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    fn clear_suspect(&self, key: &[u8]) {
-        let mut suspects = self.state.suspects.lock();
-        if suspects.remove(key) {
-            self.state.suspect_count.fetch_sub(1, Ordering::Release);
-        }
-    }
-
-    /// Reads the lower tier for a key whose upper copy may be stale, retrying invalidation.
-    async fn read_suspect(&self, key: &[u8]) -> Result<Option<Bytes>> {
+    /// A read of a key with a write in flight or under suspicion: the lower tier answers.
+    async fn bypass(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        bump(&self.counters().bypassed);
         bump(&self.counters().lower_reads);
-        let value = self.lower.get(key).await?;
-        let _stripe = self
-            .state
-            .versions
-            .lock(self.state.versions.stripe_of(key))
-            .await;
-        match self.upper.delete(key).await {
-            Ok(_) => self.clear_suspect(key),
+        self.lower().get(key).await
+    }
+
+    /// Copies a value read below into the upper tier, if no write raced it.
+    async fn fill(&self, key: &[u8], value: &Bytes, seen: u64) -> Result<()> {
+        match self.coherence.fill(self.upper(), key, value, seen).await {
+            Ok(true) => bump(&self.counters().fills),
+            Ok(false) => bump(&self.counters().stale_fills_skipped),
             Err(e) => self.upper_failed(e)?,
         }
-        Ok(value)
+        Ok(())
     }
 
-    /// Copies `value` into the upper tier unless a write to `key` happened since `seen`.
-    async fn fill(&self, key: &[u8], value: &Bytes, seen: u64) -> Result<()> {
-        let stripe = self
-            .state
-            .versions
-            .lock(self.state.versions.stripe_of(key))
-            .await;
-        if *stripe != seen {
-            bump(&self.counters().stale_fills_skipped);
-            return Ok(());
-        }
-        match self
-            .upper
-            .put(Bytes::copy_from_slice(key), value.clone())
+    /// Runs a write to its end (even if the caller leaves): intent, lower write, settle.
+    async fn write(&self, write: Write) -> Result<bool> {
+        let this = self.clone();
+        RunToEnd::new(async move { this.write_through(write).await }, &self.shared.detached)
             .await
-        {
-            Ok(()) => {
-                bump(&self.counters().fills);
-                Ok(())
-            }
-            Err(e) => self.upper_failed(e),
-        }
     }
 
-    /// After a lower-tier write of `keys`, brings the upper tier up to date (`apply`), or
-    /// invalidates the keys there if that fails. Runs under the keys' stripe locks.
-    async fn update_upper(&self, keys: &[&[u8]], batch: WriteBatch) -> Result<()> {
-        let mut guards = self.state.versions.lock_all(keys.iter().copied()).await;
-        for guard in guards.iter_mut() {
-            **guard += 1;
-        }
-        for key in keys {
-            self.state.flights.forget(key);
-        }
-        let Err(err) = self.upper.write_batch(batch).await else {
-            if self.state.suspect_count.load(Ordering::Acquire) > 0 {
-                keys.iter().for_each(|k| self.clear_suspect(k));
-            }
-            return Ok(());
+    async fn write_through(self, write: Write) -> Result<bool> {
+        let intent = match &write {
+            Write::Put(key, _) | Write::Delete(key) => self.coherence.begin(std::iter::once(key)),
+            Write::Batch(batch) => self.coherence.begin(batch.ops().iter().map(|op| op.key())),
         };
-        let mut invalidate = WriteBatch::with_capacity(keys.len());
-        for key in keys {
-            invalidate.delete(Bytes::copy_from_slice(key));
-        }
-        if self.upper.write_batch(invalidate).await.is_err() {
-            for key in keys {
-                self.mark_suspect(Bytes::copy_from_slice(key));
+        let lower = self.lower();
+        let outcome = match &write {
+            Write::Put(key, value) => lower.put(key.clone(), value.clone()).await.map(|()| true),
+            Write::Delete(key) => lower.delete(key).await,
+            Write::Batch(batch) => lower.write_batch(batch.clone()).await.map(|()| true),
+        };
+        let applied = outcome.is_ok().then(|| match write {
+            Write::Put(key, value) => {
+                let mut batch = WriteBatch::with_capacity(1);
+                batch.put(key, value);
+                batch
             }
+            Write::Delete(key) => {
+                let mut batch = WriteBatch::with_capacity(1);
+                batch.delete(key);
+                batch
+            }
+            Write::Batch(batch) => batch,
+        });
+        let repair = match self.shared.mode {
+            TierMode::Cache => Repair::Invalidate,
+            TierMode::Replica => Repair::CopyFrom(lower),
+        };
+        let settled = intent.settle(self.upper(), repair, applied).await;
+        self.counters()
+            .contended_writes
+            .fetch_add(settled.contended, std::sync::atomic::Ordering::Relaxed);
+        if settled.invalidation_failed {
+            bump(&self.counters().invalidation_failures);
         }
-        self.upper_failed(err)
+        let existed = outcome?;
+        if let Some(err) = settled.upper_error {
+            self.upper_failed(err)?;
+        }
+        Ok(existed)
     }
 }
 
-impl<U: Clone, L: Clone> Clone for Tiered<U, L> {
-    /// Another handle on the same store (tiers cloned, coordination shared).
+impl<U, L> Clone for Tiered<U, L> {
+    /// Another handle on the same store (tiers and coordination shared).
     fn clone(&self) -> Self {
         Tiered {
-            upper: self.upper.clone(),
-            lower: self.lower.clone(),
-            state: self.state.clone(),
+            tiers: self.tiers.clone(),
+            coherence: self.coherence.clone(),
             shared: self.shared.clone(),
         }
     }
@@ -277,33 +235,32 @@ impl<U: StorageBackend, L: StorageBackend> fmt::Debug for Tiered<U, L> {
         f.debug_struct("Tiered")
             .field("mode", &self.shared.mode)
             .field("strict", &self.shared.strict)
-            .field("upper", &self.upper)
-            .field("lower", &self.lower)
+            .field("upper", self.upper())
+            .field("lower", self.lower())
             .finish()
     }
 }
 
 impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::stacked(self.upper.capabilities(), self.lower.capabilities())
+        Capabilities::stacked(self.upper().capabilities(), self.lower().capabilities())
     }
 
     fn keyspace(&self, name: &str) -> Result<Self> {
         check_keyspace_name(name)?;
-        Ok(Tiered {
-            upper: self.upper.keyspace(name)?,
-            lower: self.lower.keyspace(name)?,
-            state: self.shared.state_for(name),
-            shared: self.shared.clone(),
-        })
+        let tiers = Arc::new(Tiers {
+            upper: self.upper().keyspace(name)?,
+            lower: self.lower().keyspace(name)?,
+        });
+        Ok(Self::assemble(tiers, self.shared.clone(), name))
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         check_key(&self.capabilities(), Operation::Get, key)?;
-        if self.is_suspect(key) {
-            return self.read_suspect(key).await;
+        if self.coherence.is_busy(key) {
+            return self.bypass(key).await;
         }
-        match self.upper.get(key).await {
+        match self.upper().get(key).await {
             Ok(Some(value)) => {
                 bump(&self.counters().hits);
                 return Ok(Some(value));
@@ -311,9 +268,15 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
             Ok(None) => {}
             Err(e) => self.upper_failed(e)?,
         }
-        bump(&self.counters().misses);
+        let mut counted = false;
         loop {
-            match self.state.flights.join(key) {
+            let role = self.coherence.flights.join(key);
+            // Counted once the caller is in the flight, so "n misses" means "n joined".
+            if !counted {
+                counted = true;
+                bump(&self.counters().misses);
+            }
+            match role {
                 Role::Follower(flight) => {
                     if let Some(outcome) = single_flight::wait(&flight).await {
                         bump(&self.counters().merged);
@@ -322,9 +285,9 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
                     // The leader was cancelled: try again, perhaps as the leader.
                 }
                 Role::Leader(guard) => {
-                    let seen = self.state.versions.read(key).await;
+                    let seen = self.coherence.epoch(key);
                     bump(&self.counters().lower_reads);
-                    let outcome = self.lower.get(key).await;
+                    let outcome = self.lower().get(key).await;
                     if let Ok(Some(value)) = &outcome
                         && let Err(e) = self.fill(key, value, seen).await
                     {
@@ -343,7 +306,7 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         for key in keys {
             check_key(&caps, Operation::GetMany, key)?;
         }
-        let mut out = match self.upper.get_many(keys).await {
+        let mut out = match self.upper().get_many(keys).await {
             Ok(found) => found,
             Err(e) => {
                 self.upper_failed(e)?;
@@ -352,7 +315,7 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         };
         let mut missing: Vec<usize> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            if out[i].is_some() && !self.is_suspect(key) {
+            if out[i].is_some() && !self.coherence.is_busy(key) {
                 bump(&self.counters().hits);
             } else {
                 out[i] = None;
@@ -363,17 +326,15 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         if missing.is_empty() {
             return Ok(out);
         }
-        let mut seen = Vec::with_capacity(missing.len());
-        for &i in &missing {
-            seen.push(self.state.versions.read(&keys[i]).await);
-        }
+        let seen: Vec<u64> = missing
+            .iter()
+            .map(|&i| self.coherence.epoch(&keys[i]))
+            .collect();
         let wanted: Vec<Bytes> = missing.iter().map(|&i| keys[i].clone()).collect();
         bump(&self.counters().lower_reads);
-        let found = self.lower.get_many(&wanted).await?;
+        let found = self.lower().get_many(&wanted).await?;
         for ((&i, value), seen) in missing.iter().zip(found).zip(seen) {
-            if let Some(v) = &value
-                && !self.is_suspect(&keys[i])
-            {
+            if let Some(v) = &value {
                 self.fill(&keys[i], v, seen).await?;
             }
             out[i] = value;
@@ -383,19 +344,12 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
 
     async fn put(&self, key: Bytes, value: Bytes) -> Result<()> {
         check_put(&self.capabilities(), Operation::Put, &key, &value)?;
-        self.lower.put(key.clone(), value.clone()).await?;
-        let mut batch = WriteBatch::with_capacity(1);
-        batch.put(key.clone(), value);
-        self.update_upper(&[&key], batch).await
+        self.write(Write::Put(key, value)).await.map(|_| ())
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool> {
         check_key(&self.capabilities(), Operation::Delete, key)?;
-        let existed = self.lower.delete(key).await?;
-        let mut batch = WriteBatch::with_capacity(1);
-        batch.delete(Bytes::copy_from_slice(key));
-        self.update_upper(&[key], batch).await?;
-        Ok(existed)
+        self.write(Write::Delete(Bytes::copy_from_slice(key))).await
     }
 
     async fn write_batch(&self, batch: WriteBatch) -> Result<()> {
@@ -403,28 +357,29 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.lower.write_batch(batch.clone()).await?;
-        let keys: Vec<&[u8]> = batch.ops().iter().map(|op| op.key().as_ref()).collect();
-        let upper_batch: WriteBatch = batch.ops().to_vec().into();
-        self.update_upper(&keys, upper_batch).await
+        self.write(Write::Batch(batch)).await.map(|_| ())
     }
 
     async fn scan(&self, range: KeyRange, limit: Option<usize>) -> Result<Vec<(Bytes, Bytes)>> {
-        match self.shared.mode {
-            TierMode::Cache => self.lower.scan(range, limit).await,
-            TierMode::Replica => match self.upper.scan(range.clone(), limit).await {
-                Ok(rows) => Ok(rows),
-                Err(e) => {
-                    self.upper_failed(e)?;
-                    self.lower.scan(range, limit).await
-                }
-            },
+        // A replica with suspect keys may hold stale copies: the lower tier answers then.
+        if self.shared.mode == TierMode::Cache || self.coherence.has_suspects() {
+            return self.lower().scan(range, limit).await;
+        }
+        match self.upper().scan(range.clone(), limit).await {
+            Ok(rows) => Ok(rows),
+            Err(e) => {
+                self.upper_failed(e)?;
+                self.lower().scan(range, limit).await
+            }
         }
     }
 
+    /// Waits for writes finishing in the background, then flushes the lower tier and the
+    /// upper one.
     async fn flush(&self) -> Result<()> {
-        self.lower.flush().await?;
-        if let Err(e) = self.upper.flush().await {
+        self.shared.detached.wait_idle().await;
+        self.lower().flush().await?;
+        if let Err(e) = self.upper().flush().await {
             self.upper_failed(e)?;
         }
         Ok(())

@@ -13,6 +13,8 @@ pub(crate) struct TierCounters {
     pub(crate) lower_reads: AtomicU64,
     pub(crate) upper_errors: AtomicU64,
     pub(crate) invalidation_failures: AtomicU64,
+    pub(crate) bypassed: AtomicU64,
+    pub(crate) contended_writes: AtomicU64,
 }
 
 /// What a `Tiered` store has done since it was built (all keyspaces).
@@ -33,8 +35,15 @@ pub struct TierStats {
     pub lower_reads: u64,
     /// Upper-tier operations that failed (absorbed unless the tier is strict).
     pub upper_errors: u64,
-    /// Upper-tier invalidations that failed; those keys bypass the upper tier until one works.
+    /// Upper-tier invalidations that failed; those keys bypass the upper tier until a later
+    /// write repairs them.
     pub invalidation_failures: u64,
+    /// Reads that went straight to the lower tier because the key had a write in flight or
+    /// was suspect.
+    pub bypassed: u64,
+    /// Keys written while another write of the same key was in flight: their upper copy was
+    /// invalidated (or, in a replica, copied up from the lower tier) instead of updated.
+    pub contended_writes: u64,
 }
 
 impl TierStats {
@@ -61,6 +70,8 @@ impl TierCounters {
             lower_reads: l(&self.lower_reads),
             upper_errors: l(&self.upper_errors),
             invalidation_failures: l(&self.invalidation_failures),
+            bypassed: l(&self.bypassed),
+            contended_writes: l(&self.contended_writes),
         }
     }
 }
