@@ -1,6 +1,8 @@
 //! The Turso backend against a real sqld: auth, errors, the outage behaviour.
 #![cfg(feature = "remote")] // on by default; only the fuzz build turns it off
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -189,4 +191,142 @@ async fn outage_fails_fast_serves_from_upper_tiers_and_recovers() {
         .put(Bytes::from_static(b"after"), Bytes::from_static(b"restart"))
         .await
         .unwrap();
+}
+
+/// How a test cancels the half-open probe.
+#[derive(Debug, Clone, Copy)]
+enum Cancel {
+    /// `tokio::time::timeout` of 1 µs around a get.
+    Timeout,
+    /// A get in the branch of `tokio::select!` that loses.
+    LosingSelect,
+    /// A put future polled once, then dropped.
+    DroppedPut,
+}
+
+const COOLDOWN: Duration = Duration::from_millis(200);
+
+/// Kills sqld so one failed call opens the breaker (threshold 1), restarts it and waits past
+/// the cooldown: the next call is the half-open probe.
+async fn open_the_breaker_then_restart(sqld: &mut Sqld, remote: &TursoBackend) {
+    tokio::task::block_in_place(|| sqld.kill());
+    let failed = tokio::time::timeout(Duration::from_secs(10), remote.get(b"k"))
+        .await
+        .expect("a call during the outage hung for 10 s");
+    let err = failed.expect_err("sqld is down");
+    assert!(
+        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert!(remote.is_circuit_open(), "one failure opens the breaker");
+    tokio::task::block_in_place(|| sqld.restart());
+    tokio::time::sleep(COOLDOWN + Duration::from_millis(50)).await;
+}
+
+/// Starts the probe call and cancels it; false if the call finished before the cancel.
+async fn cancel_the_probe(remote: &TursoBackend, how: Cancel) -> bool {
+    match how {
+        Cancel::Timeout => tokio::time::timeout(Duration::from_micros(1), remote.get(b"k"))
+            .await
+            .is_err(),
+        Cancel::LosingSelect => tokio::select! {
+            // Biased: the get is polled once (it takes the probe and waits on the network),
+            // then the ready branch wins and the get is dropped.
+            biased;
+            _ = remote.get(b"k") => false,
+            () = std::future::ready(()) => true,
+        },
+        Cancel::DroppedPut => {
+            let mut put = Box::pin(remote.put(Bytes::from_static(b"p"), Bytes::from_static(b"v")));
+            let first = std::future::poll_fn(|cx| Poll::Ready(put.as_mut().poll(cx))).await;
+            drop(put);
+            first.is_pending()
+        }
+    }
+}
+
+/// A cancelled probe must not leave the breaker open: a later call gets through within a
+/// bounded number of attempts.
+async fn breaker_recovers_after_a_cancelled_probe(how: Cancel) {
+    let mut sqld = Sqld::start();
+    let remote = TursoBackend::builder(sqld.url())
+        .auth_token(sqld.token(Access::ReadWrite))
+        .resilience(ResilienceConfig {
+            timeout: Duration::from_secs(2),
+            max_attempts: 1,
+            breaker_threshold: 1,
+            breaker_cooldown: COOLDOWN,
+            ..ResilienceConfig::default()
+        })
+        .open()
+        .await
+        .unwrap();
+    remote
+        .put(Bytes::from_static(b"k"), Bytes::from_static(b"v"))
+        .await
+        .unwrap();
+
+    // The probe may, rarely, beat a 1 µs timeout; then nothing was cancelled: go again.
+    let mut cancelled = false;
+    for _ in 0..3 {
+        open_the_breaker_then_restart(&mut sqld, &remote).await;
+        if cancel_the_probe(&remote, how).await {
+            cancelled = true;
+            break;
+        }
+    }
+    assert!(cancelled, "{how:?}: the probe call was never cancelled");
+    assert!(
+        remote.is_circuit_open(),
+        "{how:?}: the cancelled probe reported nothing"
+    );
+
+    let started = Instant::now();
+    let mut last = String::new();
+    let mut recovered = None;
+    for attempt in 1..=50 {
+        match tokio::time::timeout(Duration::from_secs(5), remote.get(b"k")).await {
+            Ok(Ok(value)) => {
+                assert_eq!(value, Some(Bytes::from_static(b"v")));
+                recovered = Some(attempt);
+                break;
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "a call hung for 5 s".to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(attempts) = recovered else {
+        panic!(
+            "{how:?}: no recovery in 50 calls over {:?} after a cancelled probe, sqld up; last error: {last}",
+            started.elapsed()
+        );
+    };
+    eprintln!(
+        "{how:?}: recovered after {attempts} call(s), {:?}",
+        started.elapsed()
+    );
+    assert!(!remote.is_circuit_open());
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        remote.put(Bytes::from_static(b"after"), Bytes::from_static(b"cancel")),
+    )
+    .await
+    .expect("a put after recovery hung")
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_probe_by_timeout_does_not_stick_the_breaker_open() {
+    breaker_recovers_after_a_cancelled_probe(Cancel::Timeout).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_probe_in_a_losing_select_branch_does_not_stick_the_breaker_open() {
+    breaker_recovers_after_a_cancelled_probe(Cancel::LosingSelect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_probe_by_dropping_a_put_future_does_not_stick_the_breaker_open() {
+    breaker_recovers_after_a_cancelled_probe(Cancel::DroppedPut).await;
 }

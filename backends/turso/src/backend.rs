@@ -165,14 +165,13 @@ impl TursoBackend {
     {
         self.resilient(op, || async {
             let slot = self.shared.next.fetch_add(1, Ordering::Relaxed) % self.shared.pool.len();
-            let mut conn = self.shared.pool[slot].lock().await;
-            let result = f(conn.clone()).await.map_err(|e| from_libsql(op, e));
-            if result.as_ref().is_err_and(Error::is_transient) {
-                // The stream may be half-used after a failure: start a fresh one.
-                if let Ok(fresh) = self.shared.db.connect() {
-                    *conn = fresh;
-                }
-            }
+            let mut pooled = Refresh {
+                conn: self.shared.pool[slot].lock().await,
+                db: &self.shared.db,
+                armed: true,
+            };
+            let result = f(pooled.conn.clone()).await.map_err(|e| from_libsql(op, e));
+            pooled.armed = result.as_ref().is_err_and(Error::is_transient);
             result
         })
         .await
@@ -303,6 +302,26 @@ impl TursoBackend {
             }
         })
         .await
+    }
+}
+
+/// A pooled connection that is replaced by a fresh one when dropped armed: after a transient
+/// failure, or when the attempt was cancelled mid-statement (the deadline, or the caller
+/// dropping the call), its stream may be half-used. On `Drop`, so cancellation cannot skip it.
+struct Refresh<'a> {
+    conn: tokio::sync::MutexGuard<'a, Connection>,
+    db: &'a Database,
+    armed: bool,
+}
+
+impl Drop for Refresh<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(fresh) = self.db.connect() {
+            *self.conn = fresh;
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Retries with exponential backoff and full jitter, and a circuit breaker, so an outage
 //! costs microseconds per call instead of a timeout each.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -53,25 +54,32 @@ impl ResilienceConfig {
     }
 }
 
+/// `HalfOpen::probe` is the id of the probe in flight, if any.
 #[derive(Debug)]
 enum State {
     Closed { failures: u32 },
     Open { until: Instant },
-    HalfOpen { probing: bool },
+    HalfOpen { probe: Option<u64> },
 }
 
 /// Closed → (threshold failures) → Open → (cooldown) → HalfOpen with one probe → Closed on
-/// success, Open again on failure.
+/// success, Open again on failure. A probe dropped without an outcome (its future was
+/// cancelled) frees the half-open slot, so the next call probes.
 #[derive(Debug)]
 pub(crate) struct Breaker {
     state: Mutex<State>,
     threshold: u32,
     cooldown: Duration,
+    /// Probe ids, so a stale probe's drop cannot free a newer probe's slot.
+    probes: AtomicU64,
 }
 
-/// Permission to make a call; report its outcome.
+/// Permission to make a call; report its outcome. Dropping it unreported (the call was
+/// cancelled) counts as no outcome at all.
 pub(crate) struct Permit<'a> {
     breaker: &'a Breaker,
+    /// Set while this permit is the half-open probe and has not reported.
+    probe: Option<u64>,
 }
 
 impl Breaker {
@@ -80,29 +88,37 @@ impl Breaker {
             state: Mutex::new(State::Closed { failures: 0 }),
             threshold: threshold.max(1),
             cooldown,
+            probes: AtomicU64::new(0),
         }
     }
 
     /// Lets a call through, or fails fast with `Unavailable` while open.
     pub(crate) fn admit(&self, op: Operation) -> Result<Permit<'_>> {
         let mut state = self.state.lock();
-        match &mut *state {
-            State::Closed { .. } => Ok(Permit { breaker: self }),
-            State::Open { until } if Instant::now() >= *until => {
-                *state = State::HalfOpen { probing: true };
-                Ok(Permit { breaker: self })
+        let may_probe = match &*state {
+            State::Closed { .. } => {
+                return Ok(Permit {
+                    breaker: self,
+                    probe: None,
+                });
             }
-            State::HalfOpen { probing } if !*probing => {
-                *probing = true;
-                Ok(Permit { breaker: self })
-            }
-            _ => Err(Error::new(
+            State::Open { until } => Instant::now() >= *until,
+            State::HalfOpen { probe } => probe.is_none(),
+        };
+        if !may_probe {
+            return Err(Error::new(
                 ErrorKind::Unavailable,
                 op,
                 "circuit breaker open: the remote database is failing",
             )
-            .with_context("backend", "turso")),
+            .with_context("backend", "turso"));
         }
+        let id = self.probes.fetch_add(1, Ordering::Relaxed);
+        *state = State::HalfOpen { probe: Some(id) };
+        Ok(Permit {
+            breaker: self,
+            probe: Some(id),
+        })
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -111,12 +127,14 @@ impl Breaker {
 }
 
 impl Permit<'_> {
-    pub(crate) fn success(self) {
+    pub(crate) fn success(mut self) {
+        self.probe = None;
         *self.breaker.state.lock() = State::Closed { failures: 0 };
     }
 
     /// Records a failure; only transient ones (the remote is down) count towards opening.
-    pub(crate) fn failure(self, transient: bool) {
+    pub(crate) fn failure(mut self, transient: bool) {
+        self.probe = None;
         let mut state = self.breaker.state.lock();
         let open = State::Open {
             until: Instant::now() + self.breaker.cooldown,
@@ -131,6 +149,19 @@ impl Permit<'_> {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    /// A probe dropped unreported says nothing about the remote, and the cooldown has already
+    /// been served: free the slot so the next call probes. Reopening instead would let a
+    /// caller with a deadline shorter than a round trip keep the breaker open for everyone.
+    fn drop(&mut self) {
+        let Some(id) = self.probe else { return };
+        let mut state = self.breaker.state.lock();
+        if matches!(&*state, State::HalfOpen { probe: Some(p) } if *p == id) {
+            *state = State::HalfOpen { probe: None };
         }
     }
 }
@@ -157,6 +188,52 @@ mod tests {
         assert!(b.admit(Operation::Get).is_err(), "only one probe at a time");
         probe.success();
         assert!(!b.is_open());
+        assert!(b.admit(Operation::Get).is_ok());
+    }
+
+    #[test]
+    fn cancelled_probe_lets_the_next_call_probe() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        b.admit(Operation::Get).unwrap().failure(true);
+        assert!(b.is_open());
+        std::thread::sleep(Duration::from_millis(25));
+        let probe = b.admit(Operation::Get).expect("a probe after the cooldown");
+        // The future holding the probe is dropped (a timeout, a losing `select!` branch):
+        // neither success nor failure is reported.
+        drop(probe);
+        let next = b
+            .admit(Operation::Get)
+            .expect("a dropped probe must not keep the breaker open");
+        assert!(
+            b.admit(Operation::Get).is_err(),
+            "still one probe at a time"
+        );
+        next.success();
+        assert!(!b.is_open());
+    }
+
+    #[test]
+    fn only_the_current_probe_frees_the_slot_when_dropped() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        let (early, late) = (
+            b.admit(Operation::Get).unwrap(),
+            b.admit(Operation::Get).unwrap(),
+        );
+        b.admit(Operation::Get).unwrap().failure(true);
+        std::thread::sleep(Duration::from_millis(25));
+        let stale = b.admit(Operation::Get).expect("first probe");
+        // A call admitted while closed succeeds late: closed; then the remote fails again.
+        early.success();
+        b.admit(Operation::Get).unwrap().failure(true);
+        std::thread::sleep(Duration::from_millis(25));
+        let current = b.admit(Operation::Get).expect("second probe");
+        drop(stale);
+        drop(late);
+        assert!(
+            b.admit(Operation::Get).is_err(),
+            "neither a stale probe nor a non-probe call frees the current probe's slot"
+        );
+        drop(current);
         assert!(b.admit(Operation::Get).is_ok());
     }
 
