@@ -97,7 +97,9 @@ async fn hundred_concurrent_misses_make_one_lower_read() {
     .expect("all 100 callers join the flight");
     paused.release_one();
     for t in tasks {
-        let got = tokio::time::timeout(limit, t).await.expect("callers return");
+        let got = tokio::time::timeout(limit, t)
+            .await
+            .expect("callers return");
         assert_eq!(got.unwrap(), Some(b("value")));
     }
     assert_eq!(

@@ -132,7 +132,10 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), detached.wait_idle())
             .await
             .expect("the detached work finishes");
-        assert!(done.load(Ordering::SeqCst), "finished after its caller left");
+        assert!(
+            done.load(Ordering::SeqCst),
+            "finished after its caller left"
+        );
     }
 
     #[tokio::test]

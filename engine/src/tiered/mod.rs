@@ -28,9 +28,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::validate::{check_batch, check_key, check_keyspace_name, check_put};
-use crate::{
-    Capabilities, Error, KeyRange, Operation, Result, StorageBackend, WriteBatch,
-};
+use crate::{Capabilities, Error, KeyRange, Operation, Result, StorageBackend, WriteBatch};
 pub use builder::{TierMode, TieredBuilder};
 use coherence::{Coherence, Repair};
 use detach::{Detached, RunToEnd};
@@ -172,8 +170,11 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
     /// Runs a write to its end (even if the caller leaves): intent, lower write, settle.
     async fn write(&self, write: Write) -> Result<bool> {
         let this = self.clone();
-        RunToEnd::new(async move { this.write_through(write).await }, &self.shared.detached)
-            .await
+        RunToEnd::new(
+            async move { this.write_through(write).await },
+            &self.shared.detached,
+        )
+        .await
     }
 
     async fn write_through(self, write: Write) -> Result<bool> {

@@ -1,0 +1,358 @@
+//! Concurrent model schedules: many tasks writing and reading a few keys at once, futures
+//! dropped at random points, faults coming and going in every tier — then a checker.
+//!
+//! The checker, per key, once the schedule has settled (`flush`, faults calmed):
+//! - what the store serves equals what its source of truth (the lowest tier) holds;
+//! - that value was written by some write (or is absent by a delete or never written), and
+//!   no write acknowledged `Ok` *started after that write ended*: an acknowledged write is
+//!   never lost, and a stale value never survives one;
+//! - every read during the schedule returned a value some writer wrote to that key.
+//!
+//! Time is a shared logical counter: a write's start is taken before it is issued, its end
+//! after its `Ok` returned; writes that failed or were cancelled never end (they may land at
+//! any time).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use strata::{DynBackend, StorageBackend, WriteBatch};
+
+use crate::chaos::ChaosControl;
+
+/// What a schedule runs against.
+pub struct Subject {
+    /// The store under test, as users call it.
+    pub store: DynBackend,
+    /// Its lowest tier, read directly, for compositions; `None` for a single backend.
+    pub truth: Option<DynBackend>,
+    /// Fault controls of every tier.
+    pub chaos: Vec<Arc<ChaosControl>>,
+}
+
+/// Schedules per composition: `STRATA_SCHEDULES`, default `default`.
+pub fn schedules_from_env(default: usize) -> usize {
+    std::env::var("STRATA_SCHEDULES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no progress within {LIMIT:?} (a hang)"))
+}
+
+/// One write on one key, as seen by the checker.
+#[derive(Clone, Debug)]
+struct Written {
+    value: Option<Bytes>,
+    start: u64,
+    /// Set when the write returned `Ok`.
+    end: Option<u64>,
+}
+
+#[derive(Default)]
+struct History {
+    clock: AtomicU64,
+    writes: Mutex<HashMap<Bytes, Vec<Written>>>,
+    values: Mutex<HashMap<Bytes, HashSet<Bytes>>>,
+}
+
+impl History {
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Records writes before they are issued; returns their indexes per key.
+    fn begin(&self, ops: &[(Bytes, Option<Bytes>)]) -> Vec<usize> {
+        let mut values = self.values.lock();
+        for (key, value) in ops {
+            if let Some(v) = value {
+                values.entry(key.clone()).or_default().insert(v.clone());
+            }
+        }
+        drop(values);
+        let start = self.tick();
+        let mut writes = self.writes.lock();
+        ops.iter()
+            .map(|(key, value)| {
+                let list = writes.entry(key.clone()).or_default();
+                list.push(Written {
+                    value: value.clone(),
+                    start,
+                    end: None,
+                });
+                list.len() - 1
+            })
+            .collect()
+    }
+
+    fn acknowledge(&self, ops: &[(Bytes, Option<Bytes>)], ids: &[usize]) {
+        let end = self.tick();
+        let mut writes = self.writes.lock();
+        for ((key, _), &i) in ops.iter().zip(ids) {
+            writes.get_mut(key).expect("begun")[i].end = Some(end);
+        }
+    }
+
+    fn check_read(&self, key: &Bytes, got: &Option<Bytes>, label: &str) {
+        if let Some(v) = got {
+            let known = self.values.lock().get(key).is_some_and(|s| s.contains(v));
+            assert!(
+                known,
+                "{label}: read {v:?} for {key:?}, which no writer wrote"
+            );
+        }
+    }
+
+    /// Whether `got` may be the final value of `key`.
+    fn check_final(&self, key: &Bytes, got: &Option<Bytes>, label: &str) {
+        let writes = self.writes.lock();
+        let list = writes.get(key).cloned().unwrap_or_default();
+        let initial = Written {
+            value: None,
+            start: 0,
+            end: Some(0),
+        };
+        let acked_after = |end: Option<u64>| {
+            end.is_some_and(|end| list.iter().any(|w| w.end.is_some() && w.start > end))
+        };
+        let ok = std::iter::once(&initial)
+            .chain(list.iter())
+            .filter(|w| w.value == *got)
+            .any(|w| !acked_after(w.end));
+        assert!(
+            ok,
+            "{label}: final value {got:?} of {key:?} is not what the writes allow \
+             (a lost acknowledged write or a stale survivor); writes: {list:?}"
+        );
+    }
+}
+
+/// How a task lets go of an operation.
+#[derive(Clone, Copy)]
+enum Patience {
+    Await,
+    Timeout(u64),
+    PollOnce,
+    LosingSelect,
+}
+
+/// Runs `fut` under `patience`; `None` if it was dropped before finishing.
+async fn drive<T>(patience: Patience, fut: impl Future<Output = T>) -> Option<T> {
+    match patience {
+        Patience::Await => Some(fut.await),
+        Patience::Timeout(us) => tokio::time::timeout(Duration::from_micros(us), fut)
+            .await
+            .ok(),
+        Patience::PollOnce => {
+            let mut fut = std::pin::pin!(fut);
+            std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => Some(v),
+                    std::task::Poll::Pending => None,
+                })
+            })
+            .await
+        }
+        Patience::LosingSelect => {
+            tokio::select! {
+                biased;
+                () = tokio::task::yield_now() => None,
+                v = fut => Some(v),
+            }
+        }
+    }
+}
+
+fn patience(rng: &mut StdRng, cancel_pct: u32) -> Patience {
+    if rng.random_range(0..100) >= cancel_pct {
+        return Patience::Await;
+    }
+    match rng.random_range(0..3) {
+        0 => Patience::Timeout(rng.random_range(0..60)),
+        1 => Patience::PollOnce,
+        _ => Patience::LosingSelect,
+    }
+}
+
+/// The shape of one schedule, drawn from its seed.
+struct Shape {
+    tasks: usize,
+    ops: usize,
+    keys: Vec<Bytes>,
+    cancel_pct: u32,
+    /// Per tier: (fail before, fail after, delay), per mille.
+    faults: Vec<(u32, u32, u32)>,
+}
+
+impl Shape {
+    fn draw(rng: &mut StdRng, schedule: usize, tiers: usize, tag: u64) -> Shape {
+        let keys = rng.random_range(1..=5);
+        let faulty = rng.random_bool(0.6);
+        Shape {
+            tasks: rng.random_range(4..=16),
+            ops: rng.random_range(3..=10),
+            keys: (0..keys)
+                .map(|k| Bytes::from(format!("sched/{tag:x}/{schedule}/k{k}")))
+                .collect(),
+            cancel_pct: [0, 10, 30][rng.random_range(0..3)],
+            faults: (0..tiers)
+                .map(|_| {
+                    if faulty && rng.random_bool(0.7) {
+                        (
+                            rng.random_range(0..150),
+                            rng.random_range(0..150),
+                            rng.random_range(0..300),
+                        )
+                    } else {
+                        (0, 0, rng.random_range(0..300))
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One task's operations.
+async fn task(
+    store: DynBackend,
+    history: Arc<History>,
+    shape: Arc<Shape>,
+    seed: u64,
+    label: String,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for i in 0..shape.ops {
+        let key = shape.keys[rng.random_range(0..shape.keys.len())].clone();
+        let value = || Bytes::from(format!("{seed:x}:{i}"));
+        let how = patience(&mut rng, shape.cancel_pct);
+        let ops: Vec<(Bytes, Option<Bytes>)> = match rng.random_range(0..10) {
+            0..=2 => vec![(key, Some(value()))],
+            3 | 4 => vec![(key, None)],
+            5 => {
+                let other = shape.keys[rng.random_range(0..shape.keys.len())].clone();
+                let v2 = Bytes::from(format!("{seed:x}:{i}b"));
+                let second = if rng.random_bool(0.5) { Some(v2) } else { None };
+                vec![(key, Some(value())), (other, second)]
+            }
+            6 | 7 => {
+                let got = drive(how, store.get(&key)).await;
+                if let Some(Ok(got)) = got {
+                    history.check_read(&key, &got, &label);
+                }
+                continue;
+            }
+            _ => {
+                let got = drive(how, store.get_many(&shape.keys)).await;
+                if let Some(Ok(got)) = got {
+                    for (k, v) in shape.keys.iter().zip(&got) {
+                        history.check_read(k, v, &label);
+                    }
+                }
+                continue;
+            }
+        };
+        let ids = history.begin(&ops);
+        let outcome = match ops.as_slice() {
+            [(key, Some(v))] => drive(how, store.put(key.clone(), v.clone())).await,
+            [(key, None)] => drive(how, store.delete(key)).await.map(|r| r.map(|_| ())),
+            _ => {
+                let mut batch = WriteBatch::new();
+                for (k, v) in &ops {
+                    match v {
+                        Some(v) => batch.put(k.clone(), v.clone()),
+                        None => batch.delete(k.clone()),
+                    };
+                }
+                drive(how, store.write_batch(batch)).await
+            }
+        };
+        if let Some(Ok(())) = outcome {
+            history.acknowledge(&ops, &ids);
+        }
+    }
+}
+
+/// Runs `schedules` random schedules against `subject` and checks each; `name` labels
+/// failures, `seed` makes the run repeatable (`STRATA_SCHEDULE_SEED` overrides it).
+pub async fn run_schedules(name: &str, subject: &Subject, schedules: usize, seed: u64) {
+    let seed = std::env::var("STRATA_SCHEDULE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(seed);
+    let tag: u64 = rand::random();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for schedule in 0..schedules {
+        let label = format!("{name}: schedule {schedule} (seed {seed})");
+        let shape = Arc::new(Shape::draw(&mut rng, schedule, subject.chaos.len(), tag));
+        for (control, &(before, after, delay)) in subject.chaos.iter().zip(&shape.faults) {
+            control.set(before, after, delay);
+            control.calm(false);
+        }
+        let history = Arc::new(History::default());
+        let mut handles = Vec::with_capacity(shape.tasks);
+        for t in 0..shape.tasks {
+            let task_seed = rng.random::<u64>() ^ t as u64;
+            handles.push(tokio::spawn(task(
+                subject.store.clone(),
+                history.clone(),
+                shape.clone(),
+                task_seed,
+                label.clone(),
+            )));
+        }
+        // Faults come and go while the tasks run.
+        let togglers = subject.chaos.clone();
+        let toggle_seed = rng.random::<u64>();
+        let toggler = tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(toggle_seed);
+            loop {
+                tokio::time::sleep(Duration::from_micros(rng.random_range(50..400))).await;
+                for control in &togglers {
+                    control.calm(rng.random_bool(0.4));
+                }
+            }
+        });
+        for handle in handles {
+            bounded(&label, handle)
+                .await
+                .unwrap_or_else(|e| panic!("{label}: a task failed: {e}"));
+        }
+        toggler.abort();
+        let _ = toggler.await;
+        for control in &subject.chaos {
+            control.calm(true);
+        }
+        settle_and_check(subject, &history, &shape.keys, &label).await;
+    }
+}
+
+async fn settle_and_check(subject: &Subject, history: &History, keys: &[Bytes], label: &str) {
+    bounded(label, subject.store.flush())
+        .await
+        .unwrap_or_else(|e| panic!("{label}: flush after calming faults: {e}"));
+    for key in keys {
+        let served = bounded(label, subject.store.get(key))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: read after calming faults: {e}"));
+        if let Some(truth) = &subject.truth {
+            let below = bounded(label, truth.get(key)).await.expect("truth read");
+            assert_eq!(
+                served, below,
+                "{label}: the store serves {served:?} for {key:?} but its lowest tier holds \
+                 {below:?}"
+            );
+        }
+        history.check_final(key, &served, label);
+    }
+}

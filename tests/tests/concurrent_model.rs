@@ -1,0 +1,186 @@
+//! Concurrent model tests: random schedules of 4–16 tasks on a multi-thread runtime, futures
+//! dropped at random points (`timeout`, polled once, a losing `select!` branch), faults that
+//! come and go injected in *every* tier — over every composition. The checker (see
+//! `strata_tests::schedule`): each key's final value through the store equals its lowest
+//! tier's, was written by someone, and no acknowledged write is lost.
+//!
+//! Schedules per composition: `STRATA_SCHEDULES` (default 2,000); seed:
+//! `STRATA_SCHEDULE_SEED`.
+
+use std::time::Duration;
+
+use strata::cache::{Bounded, PolicyConfig};
+use strata::{IntoDyn, MemoryBackend, MemoryCache, SyncMode, TierMode, Tiered};
+use strata_codecs::Compressed;
+use strata_redb::RedbBackend;
+use strata_tests::chaos::Chaos;
+use strata_tests::schedule::{Subject, run_schedules, schedules_from_env};
+
+const DEFAULT_SCHEDULES: usize = 2_000;
+
+fn schedules() -> usize {
+    schedules_from_env(DEFAULT_SCHEDULES)
+}
+
+async fn redb() -> RedbBackend {
+    RedbBackend::builder("schedules.redb")
+        .storage_backend(redb::backends::InMemoryBackend::new())
+        .sync_mode(SyncMode::Off)
+        .writer_spin(Duration::ZERO)
+        .open()
+        .await
+        .unwrap()
+}
+
+fn cache(entries: u64) -> MemoryCache {
+    MemoryCache::builder().max_entries(entries).build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_memory() {
+    let store = Chaos::new(MemoryBackend::new());
+    let chaos = vec![store.control()];
+    let subject = Subject {
+        store: store.into_dyn(),
+        truth: None,
+        chaos,
+    };
+    run_schedules("memory", &subject, schedules(), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_redb() {
+    let store = Chaos::new(redb().await);
+    let chaos = vec![store.control()];
+    let subject = Subject {
+        store: store.into_dyn(),
+        truth: None,
+        chaos,
+    };
+    run_schedules("redb", &subject, schedules(), 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_bounded() {
+    let inner = Chaos::new(MemoryBackend::new());
+    let chaos = vec![inner.control()];
+    let store = Bounded::open(inner, PolicyConfig::entries(1_000_000), &[])
+        .await
+        .unwrap();
+    let subject = Subject {
+        store: store.into_dyn(),
+        truth: None,
+        chaos,
+    };
+    run_schedules("bounded", &subject, schedules(), 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_compressed() {
+    let inner = Chaos::new(MemoryBackend::new());
+    let chaos = vec![inner.control()];
+    let subject = Subject {
+        store: Compressed::new(inner).into_dyn(),
+        truth: None,
+        chaos,
+    };
+    run_schedules("compressed", &subject, schedules(), 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_cache_over_redb() {
+    let (upper, lower) = (Chaos::new(cache(64)), Chaos::new(redb().await));
+    let chaos = vec![upper.control(), lower.control()];
+    let truth = Some(lower.inner().clone().into_dyn());
+    let store = Tiered::new(upper, lower).into_dyn();
+    run_schedules(
+        "cache_over_redb",
+        &Subject {
+            store,
+            truth,
+            chaos,
+        },
+        schedules(),
+        5,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_small_bounded_over_memory() {
+    // 8 entries: evictions run inside every schedule.
+    let upper_inner = Chaos::new(MemoryBackend::new());
+    let upper = Bounded::open(upper_inner.clone(), PolicyConfig::entries(8), &[])
+        .await
+        .unwrap();
+    let lower = Chaos::new(MemoryBackend::new());
+    let chaos = vec![upper_inner.control(), lower.control()];
+    let truth = Some(lower.inner().clone().into_dyn());
+    let store = Tiered::new(upper, lower).into_dyn();
+    let subject = Subject {
+        store,
+        truth,
+        chaos,
+    };
+    run_schedules("bounded_over_memory", &subject, schedules(), 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_three_tiers() {
+    let top = Chaos::new(cache(32));
+    let (middle, bottom) = (Chaos::new(redb().await), Chaos::new(redb().await));
+    let chaos = vec![top.control(), middle.control(), bottom.control()];
+    let truth = Some(bottom.inner().clone().into_dyn());
+    let store = Tiered::new(top, Tiered::new(middle, bottom)).into_dyn();
+    run_schedules(
+        "three_tiers",
+        &Subject {
+            store,
+            truth,
+            chaos,
+        },
+        schedules(),
+        7,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_replica() {
+    let (upper, lower) = (
+        Chaos::new(MemoryBackend::new()),
+        Chaos::new(MemoryBackend::new()),
+    );
+    let chaos = vec![upper.control(), lower.control()];
+    let truth = Some(lower.inner().clone().into_dyn());
+    let store = Tiered::builder(upper, lower)
+        .mode(TierMode::Replica)
+        .build()
+        .unwrap()
+        .into_dyn();
+    run_schedules(
+        "replica",
+        &Subject {
+            store,
+            truth,
+            chaos,
+        },
+        schedules(),
+        8,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_cache_over_compressed_redb() {
+    let lower = Chaos::new(redb().await);
+    let chaos = vec![lower.control()];
+    let truth = Some(Compressed::new(lower.inner().clone()).into_dyn());
+    let store = Tiered::new(cache(64), Compressed::new(lower)).into_dyn();
+    let subject = Subject {
+        store,
+        truth,
+        chaos,
+    };
+    run_schedules("cache_over_compressed_redb", &subject, schedules(), 9).await;
+}
