@@ -56,6 +56,13 @@ impl<H: Harness> Harness for DoubleDyn<H> {
             Ok(inner.into_dyn())
         })
     }
+
+    fn open_with_truth(&self) -> BoxFuture<'_, Result<(DynBackend, Option<DynBackend>)>> {
+        Box::pin(async move {
+            let (inner, truth) = self.0.open_with_truth().await?;
+            Ok((inner.into_dyn(), truth))
+        })
+    }
 }
 
 /// A memory store, fresh per harness (the same store on every `open`).
@@ -79,7 +86,9 @@ pub fn test_cache() -> strata::MemoryCache {
         .expect("cache")
 }
 
-type Opener = Box<dyn Fn() -> BoxFuture<'static, Result<DynBackend>> + Send + Sync>;
+/// A store and, for a composition, its lowest tier read directly.
+type Opened = (DynBackend, Option<DynBackend>);
+type Opener = Box<dyn Fn() -> BoxFuture<'static, Result<Opened>> + Send + Sync>;
 
 /// A composition of tiers under test, opened by a closure; keeps its files alive.
 pub struct Composition {
@@ -95,14 +104,33 @@ impl std::fmt::Debug for Composition {
 
 impl Harness for Composition {
     fn open(&self) -> BoxFuture<'_, Result<DynBackend>> {
+        let opened = (self.open)();
+        Box::pin(async move { Ok(opened.await?.0) })
+    }
+
+    fn open_with_truth(&self) -> BoxFuture<'_, Result<Opened>> {
         (self.open)()
     }
 }
 
 fn boxed(
-    fut: impl std::future::Future<Output = Result<DynBackend>> + Send + 'static,
-) -> BoxFuture<'static, Result<DynBackend>> {
+    fut: impl std::future::Future<Output = Result<Opened>> + Send + 'static,
+) -> BoxFuture<'static, Result<Opened>> {
     Box::pin(fut)
+}
+
+/// A store with no lower tier to compare against.
+fn alone(store: DynBackend) -> Opened {
+    (store, None)
+}
+
+/// `upper` over `lower`, with `lower` as the truth.
+fn over<U: strata::StorageBackend, L: strata::StorageBackend + Clone>(
+    upper: U,
+    lower: L,
+) -> Opened {
+    let truth = lower.clone().into_dyn();
+    (strata::Tiered::new(upper, lower).into_dyn(), Some(truth))
 }
 
 /// Opens a redb store at `path` with `mode`.
@@ -119,21 +147,19 @@ pub fn tiered_harness(name: &str) -> Composition {
         "memory_over_memory" => {
             let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
             Box::new(move || {
-                let t = Tiered::new(upper.clone(), lower.clone());
-                boxed(async move { Ok(t.into_dyn()) })
+                let t = over(upper.clone(), lower.clone());
+                boxed(async move { Ok(t) })
             })
         }
         "cache_over_redb" => Box::new(move || {
             let b = b.clone();
-            boxed(async move {
-                Ok(Tiered::new(test_cache(), redb_at(b, SyncMode::Full).await?).into_dyn())
-            })
+            boxed(async move { Ok(over(test_cache(), redb_at(b, SyncMode::Full).await?)) })
         }),
         "redb_over_redb" => Box::new(move || {
             let (a, b) = (a.clone(), b.clone());
             boxed(async move {
                 let upper = redb_at(a, SyncMode::Off).await?;
-                Ok(Tiered::new(upper, redb_at(b, SyncMode::Full).await?).into_dyn())
+                Ok(over(upper, redb_at(b, SyncMode::Full).await?))
             })
         }),
         "bounded_redb_over_redb" => Box::new(move || {
@@ -143,37 +169,37 @@ pub fn tiered_harness(name: &str) -> Composition {
                 let upper =
                     strata::cache::Bounded::open(redb_at(a, SyncMode::Off).await?, config, &[])
                         .await?;
-                Ok(Tiered::new(upper, redb_at(b, SyncMode::Full).await?).into_dyn())
+                Ok(over(upper, redb_at(b, SyncMode::Full).await?))
             })
         }),
         "compressed_memory" => {
             let inner = MemoryBackend::new();
             Box::new(move || {
                 let c = strata_codecs::Compressed::new(inner.clone());
-                boxed(async move { Ok(c.into_dyn()) })
+                boxed(async move { Ok(alone(c.into_dyn())) })
             })
         }
         "compressed_redb" => Box::new(move || {
             let b = b.clone();
             boxed(async move {
-                Ok(strata_codecs::Compressed::new(redb_at(b, SyncMode::Full).await?).into_dyn())
+                let c = strata_codecs::Compressed::new(redb_at(b, SyncMode::Full).await?);
+                Ok(alone(c.into_dyn()))
             })
         }),
         "cache_over_compressed_redb" => Box::new(move || {
             let b = b.clone();
             boxed(async move {
                 let lower = strata_codecs::Compressed::new(redb_at(b, SyncMode::Full).await?);
-                Ok(Tiered::new(test_cache(), lower).into_dyn())
+                Ok(over(test_cache(), lower))
             })
         }),
         "three_tiers" => Box::new(move || {
             let (a, b) = (a.clone(), b.clone());
             boxed(async move {
-                let middle = Tiered::new(
-                    redb_at(a, SyncMode::Off).await?,
-                    redb_at(b, SyncMode::Full).await?,
-                );
-                Ok(Tiered::new(test_cache(), middle).into_dyn())
+                let bottom = redb_at(b, SyncMode::Full).await?;
+                let truth = bottom.clone().into_dyn();
+                let middle = Tiered::new(redb_at(a, SyncMode::Off).await?, bottom);
+                Ok((Tiered::new(test_cache(), middle).into_dyn(), Some(truth)))
             })
         }),
         "replica" => {
@@ -183,14 +209,15 @@ pub fn tiered_harness(name: &str) -> Composition {
                     .mode(TierMode::Replica)
                     .build()
                     .expect("a memory backend does not evict");
-                boxed(async move { Ok(t.into_dyn()) })
+                let truth = lower.clone().into_dyn();
+                boxed(async move { Ok((t.into_dyn(), Some(truth))) })
             })
         }
         "memory_cache" => {
             let cache = test_cache();
             Box::new(move || {
                 let c = cache.clone();
-                boxed(async move { Ok(c.into_dyn()) })
+                boxed(async move { Ok(alone(c.into_dyn())) })
             })
         }
         other => panic!("unknown composition {other}"),
@@ -243,13 +270,18 @@ impl RemoteHarness {
 #[cfg(feature = "remote")]
 impl Harness for RemoteHarness {
     fn open(&self) -> BoxFuture<'_, Result<DynBackend>> {
+        Box::pin(async move { Ok(self.open_with_truth().await?.0) })
+    }
+
+    fn open_with_truth(&self) -> BoxFuture<'_, Result<Opened>> {
         Box::pin(async move {
             use strata::Tiered;
             let remote = self.turso().await?;
             Ok(match self.kind {
-                "turso" => remote.into_dyn(),
-                "cache_over_turso" => Tiered::new(test_cache(), remote).into_dyn(),
+                "turso" => alone(remote.into_dyn()),
+                "cache_over_turso" => over(test_cache(), remote),
                 "cache_over_redb_over_turso" => {
+                    let truth = remote.clone().into_dyn();
                     let middle = Tiered::new(
                         redb_at(
                             self.dir.path().join("mid.redb"),
@@ -261,7 +293,7 @@ impl Harness for RemoteHarness {
                         .await?,
                         remote,
                     );
-                    Tiered::new(test_cache(), middle).into_dyn()
+                    (Tiered::new(test_cache(), middle).into_dyn(), Some(truth))
                 }
                 other => panic!("unknown remote composition {other}"),
             })

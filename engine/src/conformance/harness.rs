@@ -11,6 +11,13 @@ pub trait Harness: Send + Sync {
     /// For a persistent store, opening again after every handle of the previous open was
     /// dropped must reopen the same data (that is how the reopen cases close the store).
     fn open(&self) -> BoxFuture<'_, Result<DynBackend>>;
+
+    /// Opens the store and, for a composition of tiers, its lowest tier read directly: the
+    /// source of truth the coherence cases (`concurrent_*`, `cancelled_*`) compare what the
+    /// store serves against. Default: the store alone, no truth to compare with.
+    fn open_with_truth(&self) -> BoxFuture<'_, Result<(DynBackend, Option<DynBackend>)>> {
+        Box::pin(async move { Ok((self.open().await?, None)) })
+    }
 }
 
 /// Harness for [`MemoryBackend`] with the default limits.

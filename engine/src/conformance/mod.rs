@@ -19,9 +19,11 @@
 //! ```
 
 mod cases;
+mod coherence;
 mod harness;
 
 pub use cases::*;
+pub use coherence::*;
 pub use harness::{CaseContext, Harness, MemoryHarness};
 
 /// Generates one `#[tokio::test]` per conformance case for the harness expression given.
@@ -43,6 +45,9 @@ macro_rules! conformance_suite {
             scan_inverted_range_is_empty, scan_sees_deletes, keyspace_isolation,
             keyspace_invalid_name_rejected, concurrent_writers_lose_nothing,
             concurrent_same_key_last_write_is_whole, flush_succeeds,
+            concurrent_writers_on_one_key_agree_with_the_lower_tier,
+            cancelled_put_settles_to_the_lower_tier, cancelled_delete_settles_to_the_lower_tier,
+            cancelled_batch_settles_to_the_lower_tier,
         );
     };
     ($harness:expr, persistent) => {
