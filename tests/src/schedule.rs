@@ -277,8 +277,12 @@ async fn task(
                 drive(how, store.write_batch(batch)).await
             }
         };
-        if let Some(Ok(())) = outcome {
-            history.acknowledge(&ops, &ids);
+        match outcome {
+            Some(Ok(())) => history.acknowledge(&ops, &ids),
+            Some(Err(e)) if std::env::var_os("STRATA_SCHEDULE_DEBUG").is_some() => {
+                eprintln!("{label}: write failed: {e}");
+            }
+            _ => {}
         }
     }
 }
@@ -337,16 +341,31 @@ pub async fn run_schedules(name: &str, subject: &Subject, schedules: usize, seed
     }
 }
 
+/// Retries a settling call while it fails transiently (a real remote may be overloaded or
+/// its breaker open for a moment), for at most [`LIMIT`].
+async fn settled<T, F, Fut>(label: &str, what: &str, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = strata::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        match bounded(label, call()).await {
+            Ok(v) => return v,
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{label}: {what} after calming faults: {e}"),
+        }
+    }
+}
+
 async fn settle_and_check(subject: &Subject, history: &History, keys: &[Bytes], label: &str) {
-    bounded(label, subject.store.flush())
-        .await
-        .unwrap_or_else(|e| panic!("{label}: flush after calming faults: {e}"));
+    settled(label, "flush", || subject.store.flush()).await;
     for key in keys {
-        let served = bounded(label, subject.store.get(key))
-            .await
-            .unwrap_or_else(|e| panic!("{label}: read after calming faults: {e}"));
+        let served = settled(label, "read", || subject.store.get(key)).await;
         if let Some(truth) = &subject.truth {
-            let below = bounded(label, truth.get(key)).await.expect("truth read");
+            let below = settled(label, "truth read", || truth.get(key)).await;
             assert_eq!(
                 served, below,
                 "{label}: the store serves {served:?} for {key:?} but its lowest tier holds \
