@@ -2,7 +2,8 @@
 //! backend alone, a cache over it, and cache → redb → Turso, with faults in every tier.
 //!
 //! Schedules per composition: `STRATA_SCHEDULES` (default 250: a remote schedule costs ~135 ms
-//! here, so 2,000 per composition take ~14 minutes — run that by hand, see docs/TESTING.md).
+//! here, so 2,000 per composition take ~14 minutes — run that by hand with
+//! `STRATA_SCHEDULES=2000`).
 #![cfg(feature = "remote")] // on by default; only the fuzz build turns it off
 
 use std::time::Duration;
