@@ -337,7 +337,8 @@ pub async fn run_schedules(name: &str, subject: &Subject, schedules: usize, seed
         for control in &subject.chaos {
             control.calm(true);
         }
-        settle_and_check(subject, &history, &shape.keys, &label).await;
+        let prefix = Bytes::from(format!("sched/{tag:x}/{schedule}/"));
+        settle_and_check(subject, &history, &shape.keys, &prefix, &label).await;
     }
 }
 
@@ -360,8 +361,15 @@ where
     }
 }
 
-async fn settle_and_check(subject: &Subject, history: &History, keys: &[Bytes], label: &str) {
+async fn settle_and_check(
+    subject: &Subject,
+    history: &History,
+    keys: &[Bytes],
+    prefix: &Bytes,
+    label: &str,
+) {
     settled(label, "flush", || subject.store.flush()).await;
+    check_scan(subject, prefix, label).await;
     for key in keys {
         let served = settled(label, "read", || subject.store.get(key)).await;
         if let Some(truth) = &subject.truth {
@@ -373,5 +381,20 @@ async fn settle_and_check(subject: &Subject, history: &History, keys: &[Bytes], 
             );
         }
         history.check_final(key, &served, label);
+    }
+    // Again after the reads, which repair suspect keys: a replica then scans its upper tier.
+    check_scan(subject, prefix, label).await;
+}
+
+/// A scan through the store returns what its lowest tier holds.
+async fn check_scan(subject: &Subject, prefix: &Bytes, label: &str) {
+    if let Some(truth) = &subject.truth {
+        let range = || strata::KeyRange::prefix(prefix.clone());
+        let scanned = settled(label, "scan", || subject.store.scan(range(), None)).await;
+        let below = settled(label, "truth scan", || truth.scan(range(), None)).await;
+        assert_eq!(
+            scanned, below,
+            "{label}: a scan through the store differs from its lowest tier's"
+        );
     }
 }

@@ -16,8 +16,10 @@
 //!    up (a replica). Only then does it withdraw its intent.
 //! 3. **Unknown outcomes.** A lower error may hide a commit (a remote timeout), and a writer
 //!    dropped before settling may still land below. Both invalidate or mark the key suspect;
-//!    a suspect key bypasses the upper tier until a later write settles alone and succeeds.
-//!    A failed invalidation also marks the key suspect.
+//!    a suspect key bypasses the upper tier until a later write settles alone and succeeds,
+//!    or a read repairs it (copies the lower value up with no write begun since its lower
+//!    read, under the stripe lock — the same rule as a fill). A failed invalidation, and in
+//!    a replica any invalidation, also marks the key suspect.
 //! 4. **Fills.** A reader notes its stripe's epoch before its lower read. Every intent and
 //!    every settle bumps the epoch, and a fill goes in, under the stripe lock, only if the
 //!    epoch is unchanged and the key is not busy: a fill never lands after a newer write.
@@ -183,6 +185,44 @@ impl Coherence {
         outcome.map(|()| true)
     }
 
+    /// Repairs a suspect key from `value`, read from the lower tier after noting `seen`: if
+    /// no write began since and none is in flight, the upper tier gets the value (or loses
+    /// the key if it is gone below) and the suspicion is lifted. Returns whether it did.
+    pub(crate) async fn repair<U: StorageBackend>(
+        &self,
+        upper: &U,
+        key: &[u8],
+        value: &Option<Bytes>,
+        seen: u64,
+    ) -> Result<bool> {
+        let stripe = self.stripe(key);
+        let _lock = stripe.upper.lock().await;
+        let idle_suspect = {
+            let map = stripe.keys.lock();
+            map.get(key).is_some_and(|s| s.suspect && s.writers == 0)
+        };
+        if stripe.epoch.load(Ordering::SeqCst) != seen || !idle_suspect {
+            return Ok(false);
+        }
+        let key = Bytes::copy_from_slice(key);
+        match value {
+            Some(v) => upper.put(key.clone(), v.clone()).await?,
+            None => {
+                upper.delete(&key).await?;
+            }
+        }
+        let mut map = stripe.keys.lock();
+        if let Some(state) = map.get(&key)
+            && state.suspect
+            && state.writers == 0
+        {
+            map.remove(&key);
+            self.suspects.fetch_sub(1, Ordering::SeqCst);
+        }
+        stripe.busy.store(map.len(), Ordering::SeqCst);
+        Ok(true)
+    }
+
     fn mark_suspect(&self, key: &Bytes) {
         let stripe = self.stripe(key);
         let mut map = stripe.keys.lock();
@@ -275,6 +315,9 @@ impl Intent {
             .collect();
         report.contended = others.len() as u64;
         let mut suspect_all = applied.is_none();
+        // A replica's scans trust the upper tier to hold every key: a key deleted there to
+        // invalidate it must send scans below until a later write restores it.
+        let replica = matches!(repair, Repair::CopyFrom(_));
         match repair {
             Repair::Invalidate => others.iter().for_each(|k| {
                 batch.delete(k.clone());
@@ -309,8 +352,8 @@ impl Intent {
             for (key, _, _) in &self.keys {
                 invalidate.delete(key.clone());
             }
-            failed = upper.write_batch(invalidate).await.is_err();
-            report.invalidation_failed = failed;
+            report.invalidation_failed = upper.write_batch(invalidate).await.is_err();
+            failed = report.invalidation_failed || replica;
         }
         self.release(
             |was_alone| {

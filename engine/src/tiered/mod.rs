@@ -150,11 +150,19 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
         }
     }
 
-    /// A read of a key with a write in flight or under suspicion: the lower tier answers.
+    /// A read of a key with a write in flight or under suspicion: the lower tier answers,
+    /// and a suspect key with no write in flight is repaired from that answer.
     async fn bypass(&self, key: &[u8]) -> Result<Option<Bytes>> {
         bump(&self.counters().bypassed);
         bump(&self.counters().lower_reads);
-        self.lower().get(key).await
+        let seen = self.coherence.epoch(key);
+        let value = self.lower().get(key).await?;
+        match self.coherence.repair(self.upper(), key, &value, seen).await {
+            Ok(true) => bump(&self.counters().repairs),
+            Ok(false) => {}
+            Err(e) => self.upper_failed(e)?,
+        }
+        Ok(value)
     }
 
     /// Copies a value read below into the upper tier, if no write raced it.

@@ -15,6 +15,7 @@ pub(crate) struct TierCounters {
     pub(crate) invalidation_failures: AtomicU64,
     pub(crate) bypassed: AtomicU64,
     pub(crate) contended_writes: AtomicU64,
+    pub(crate) repairs: AtomicU64,
 }
 
 /// What a `Tiered` store has done since it was built (all keyspaces).
@@ -44,6 +45,8 @@ pub struct TierStats {
     /// Keys written while another write of the same key was in flight: their upper copy was
     /// invalidated (or, in a replica, copied up from the lower tier) instead of updated.
     pub contended_writes: u64,
+    /// Suspect keys brought back in line by a read (the lower value copied up).
+    pub repairs: u64,
 }
 
 impl TierStats {
@@ -72,6 +75,7 @@ impl TierCounters {
             invalidation_failures: l(&self.invalidation_failures),
             bypassed: l(&self.bypassed),
             contended_writes: l(&self.contended_writes),
+            repairs: l(&self.repairs),
         }
     }
 }
