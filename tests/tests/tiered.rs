@@ -544,3 +544,22 @@ async fn the_background_cleanup_drops_expired_entries_without_reads() {
         .expect("cleanup task stops")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_suspect_key_is_repaired_by_its_next_read_once_the_upper_tier_works() {
+    let upper = strata_tests::chaos::Chaos::new(MemoryBackend::new());
+    let control = upper.control();
+    let tiered = Tiered::new(upper.clone(), MemoryBackend::new());
+    tiered.put(b("k"), b("v1")).await.unwrap();
+    control.set(1000, 0, 0); // the upper tier fails everything
+    tiered.put(b("k"), b("v2")).await.unwrap(); // absorbed; its invalidation failed too
+    assert_eq!(upper.inner().get(b"k").await.unwrap(), Some(b("v1")), "stale");
+    assert_eq!(tiered.stats().invalidation_failures, 1);
+    control.calm(true);
+    assert_eq!(tiered.get(b"k").await.unwrap(), Some(b("v2")), "read below");
+    assert_eq!(tiered.stats().repairs, 1, "the read repaired the key");
+    assert_eq!(upper.inner().get(b"k").await.unwrap(), Some(b("v2")));
+    let hits = tiered.stats().hits;
+    assert_eq!(tiered.get(b"k").await.unwrap(), Some(b("v2")));
+    assert_eq!(tiered.stats().hits, hits + 1, "served by the upper tier again");
+}
