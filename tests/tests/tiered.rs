@@ -553,7 +553,11 @@ async fn a_suspect_key_is_repaired_by_its_next_read_once_the_upper_tier_works() 
     tiered.put(b("k"), b("v1")).await.unwrap();
     control.set(1000, 0, 0); // the upper tier fails everything
     tiered.put(b("k"), b("v2")).await.unwrap(); // absorbed; its invalidation failed too
-    assert_eq!(upper.inner().get(b"k").await.unwrap(), Some(b("v1")), "stale");
+    assert_eq!(
+        upper.inner().get(b"k").await.unwrap(),
+        Some(b("v1")),
+        "stale"
+    );
     assert_eq!(tiered.stats().invalidation_failures, 1);
     control.calm(true);
     assert_eq!(tiered.get(b"k").await.unwrap(), Some(b("v2")), "read below");
@@ -561,5 +565,9 @@ async fn a_suspect_key_is_repaired_by_its_next_read_once_the_upper_tier_works() 
     assert_eq!(upper.inner().get(b"k").await.unwrap(), Some(b("v2")));
     let hits = tiered.stats().hits;
     assert_eq!(tiered.get(b"k").await.unwrap(), Some(b("v2")));
-    assert_eq!(tiered.stats().hits, hits + 1, "served by the upper tier again");
+    assert_eq!(
+        tiered.stats().hits,
+        hits + 1,
+        "served by the upper tier again"
+    );
 }

@@ -3,33 +3,44 @@
 //! or the tiers would disagree. The write is polled in place while the caller waits; if the
 //! caller goes away first, what is left of it is spawned onto the runtime and finished there.
 //!
-//! `flush` waits for such detached writes, so "flush, then read" sees them settled.
+//! `flush` waits for the writes detached before it began, so "flush, then read" sees them
+//! settled. Fills run the same way: a fill's upper write never lands after its lock is gone.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::BoxFuture;
 
-/// Counts the writes finishing in the background after their caller left.
+/// The writes finishing in the background after their caller left.
 #[derive(Default)]
 pub(crate) struct Detached {
-    pending: AtomicUsize,
+    state: Mutex<Tickets>,
     idle: Notify,
 }
 
+#[derive(Default)]
+struct Tickets {
+    next: u64,
+    pending: BTreeSet<u64>,
+}
+
 impl Detached {
-    /// Waits until no detached write is left.
+    /// Waits until every write detached before this call has finished (later ones do not
+    /// hold it up, so a stream of cancellations cannot starve a `flush`).
     pub(crate) async fn wait_idle(&self) {
+        let ticket = self.state.lock().next;
         loop {
             let idle = self.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.pending.load(Ordering::SeqCst) == 0 {
+            let oldest = self.state.lock().pending.first().copied();
+            if oldest.is_none_or(|id| id >= ticket) {
                 return;
             }
             idle.await;
@@ -38,19 +49,26 @@ impl Detached {
 
     /// Detached writes not finished yet.
     pub(crate) fn pending(&self) -> usize {
-        self.pending.load(Ordering::SeqCst)
+        self.state.lock().pending.len()
+    }
+
+    fn enter(self: &Arc<Self>) -> PendingGuard {
+        let mut state = self.state.lock();
+        let id = state.next;
+        state.next += 1;
+        state.pending.insert(id);
+        PendingGuard(self.clone(), id)
     }
 }
 
-/// Decrements the pending count however the background task ends (even dropped unpolled
-/// by a runtime shutting down).
-struct PendingGuard(Arc<Detached>);
+/// Withdraws its write from the pending set however the background task ends (even dropped
+/// unpolled by a runtime shutting down).
+struct PendingGuard(Arc<Detached>, u64);
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        if self.0.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
+        self.0.state.lock().pending.remove(&self.1);
+        self.0.idle.notify_waiters();
     }
 }
 
@@ -58,6 +76,8 @@ impl Drop for PendingGuard {
 pub(crate) struct RunToEnd<T: Send + 'static> {
     work: Option<BoxFuture<'static, T>>,
     detached: Arc<Detached>,
+    /// Set while the work is being polled: still set in `drop`, it panicked — do not resume it.
+    polling: bool,
 }
 
 impl<T: Send + 'static> RunToEnd<T> {
@@ -68,6 +88,7 @@ impl<T: Send + 'static> RunToEnd<T> {
         RunToEnd {
             work: Some(Box::pin(work)),
             detached: detached.clone(),
+            polling: false,
         }
     }
 }
@@ -76,11 +97,14 @@ impl<T: Send + 'static> Future for RunToEnd<T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.polling = true;
         let work = self
             .work
             .as_mut()
             .expect("RunToEnd polled after completion");
-        let out = std::task::ready!(work.as_mut().poll(cx));
+        let out = work.as_mut().poll(cx);
+        self.polling = false;
+        let out = std::task::ready!(out);
         self.work = None;
         Poll::Ready(out)
     }
@@ -91,10 +115,13 @@ impl<T: Send + 'static> Drop for RunToEnd<T> {
         let Some(work) = self.work.take() else {
             return;
         };
-        // Without a runtime the work is dropped: the write's intent marks its keys suspect.
+        // Without a runtime, or after a panic inside the work, it is dropped: the write's
+        // intent marks its keys suspect.
+        if self.polling {
+            return;
+        }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            self.detached.pending.fetch_add(1, Ordering::SeqCst);
-            let guard = PendingGuard(self.detached.clone());
+            let guard = self.detached.enter();
             runtime.spawn(async move {
                 let _guard = guard;
                 let _ = work.await;
@@ -106,10 +133,10 @@ impl<T: Send + 'static> Drop for RunToEnd<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn a_dropped_future_finishes_in_the_background_and_flush_waits_for_it() {
         let detached = Arc::new(Detached::default());
         let done = Arc::new(AtomicBool::new(false));
@@ -136,6 +163,40 @@ mod tests {
             done.load(Ordering::SeqCst),
             "finished after its caller left"
         );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_idle_ignores_work_detached_after_it_began() {
+        let detached = Arc::new(Detached::default());
+        let (release_first, first_gate) = tokio::sync::oneshot::channel::<()>();
+        let first = RunToEnd::new(
+            async move {
+                let _ = first_gate.await;
+            },
+            &detached,
+        );
+        poll_once_and_drop(first).await;
+        assert_eq!(detached.pending(), 1);
+        // The waiter takes its ticket on its first poll.
+        let mut waiter = Box::pin(detached.wait_idle());
+        let first_poll = std::future::poll_fn(|cx| Poll::Ready(waiter.as_mut().poll(cx))).await;
+        assert!(first_poll.is_pending(), "the first write is still running");
+        // A later detached write that never ends must not hold the waiter up.
+        let later = RunToEnd::new(std::future::pending::<()>(), &detached);
+        poll_once_and_drop(later).await;
+        release_first.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter only waits for what was detached before it");
+        assert_eq!(detached.pending(), 1, "the later one is still running");
+    }
+
+    async fn poll_once_and_drop<F: Future + Unpin>(mut fut: F) {
+        std::future::poll_fn(|cx| {
+            let _ = Pin::new(&mut fut).poll(cx);
+            Poll::Ready(())
+        })
+        .await;
     }
 
     #[tokio::test]

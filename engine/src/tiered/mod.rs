@@ -157,7 +157,16 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
         bump(&self.counters().lower_reads);
         let seen = self.coherence.epoch(key);
         let value = self.lower().get(key).await?;
-        match self.coherence.repair(self.upper(), key, &value, seen).await {
+        let (this, key, found) = (self.clone(), Bytes::copy_from_slice(key), value.clone());
+        let repaired = RunToEnd::new(
+            async move {
+                this.coherence
+                    .repair(this.upper(), &key, &found, seen)
+                    .await
+            },
+            &self.shared.detached,
+        );
+        match repaired.await {
             Ok(true) => bump(&self.counters().repairs),
             Ok(false) => {}
             Err(e) => self.upper_failed(e)?,
@@ -166,8 +175,14 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
     }
 
     /// Copies a value read below into the upper tier, if no write raced it.
+    /// Runs to its end like a write, so its upper put never lands after its lock is gone.
     async fn fill(&self, key: &[u8], value: &Bytes, seen: u64) -> Result<()> {
-        match self.coherence.fill(self.upper(), key, value, seen).await {
+        let (this, key, value) = (self.clone(), Bytes::copy_from_slice(key), value.clone());
+        let filled = RunToEnd::new(
+            async move { this.coherence.fill(this.upper(), &key, &value, seen).await },
+            &self.shared.detached,
+        );
+        match filled.await {
             Ok(true) => bump(&self.counters().fills),
             Ok(false) => bump(&self.counters().stale_fills_skipped),
             Err(e) => self.upper_failed(e)?,
