@@ -7,6 +7,8 @@ mod clock;
 mod deque;
 mod ghost;
 mod memory_cache;
+#[cfg(test)]
+mod parity_tests;
 mod policy;
 mod sketch;
 pub(crate) mod stats;
