@@ -132,6 +132,18 @@ async fn full_cache() -> (Bounded<Gate>, Gate) {
     (bounded, gate)
 }
 
+/// Reads `key` (a miss) a few times, so the policy admits it over a resident seen only once:
+/// the write under test then really reaches the tier.
+async fn make_wanted(bounded: &Bounded<Gate>, key: &[u8]) {
+    for _ in 0..3 {
+        let get = bounded.get(key);
+        assert_eq!(
+            tokio::time::timeout(PATIENCE, get).await.unwrap().unwrap(),
+            None
+        );
+    }
+}
+
 /// Polls `write` until the gate holds it, then drops it: a cancellation at that very point.
 async fn cancel_when_paused<F: Future>(gate: &Gate, write: F) {
     let paused = gate.paused.clone();
@@ -170,6 +182,7 @@ async fn assert_bounded_from_now_on(bounded: &Bounded<Gate>, gate: &Gate, what: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_cancelled_after_its_inner_write_keeps_the_capacity() {
     let (bounded, gate) = full_cache().await;
+    make_wanted(&bounded, &key(50)).await;
     gate.pause_puts.store(true, Ordering::SeqCst);
     cancel_when_paused(&gate, bounded.put(key(50), Bytes::from_static(b"x"))).await;
     gate.pause_puts.store(false, Ordering::SeqCst);
@@ -180,6 +193,7 @@ async fn a_put_cancelled_after_its_inner_write_keeps_the_capacity() {
 async fn a_put_cancelled_during_its_evictions_keeps_the_capacity() {
     let (bounded, gate) = full_cache().await;
     // Eviction deletes reach the tier as batches: they pause before landing.
+    make_wanted(&bounded, &key(50)).await;
     gate.pause_batches.store(BEFORE, Ordering::SeqCst);
     cancel_when_paused(&gate, bounded.put(key(50), Bytes::from_static(b"x"))).await;
     gate.pause_batches.store(NEVER, Ordering::SeqCst);
@@ -189,6 +203,8 @@ async fn a_put_cancelled_during_its_evictions_keeps_the_capacity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_cancelled_after_its_inner_write_keeps_the_capacity() {
     let (bounded, gate) = full_cache().await;
+    make_wanted(&bounded, &key(50)).await;
+    make_wanted(&bounded, &key(51)).await;
     gate.pause_batches.store(AFTER, Ordering::SeqCst);
     let mut batch = WriteBatch::default();
     batch.put(key(50), Bytes::from_static(b"x"));
@@ -201,11 +217,16 @@ async fn a_batch_cancelled_after_its_inner_write_keeps_the_capacity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_eviction_delete_is_retried() {
     let (bounded, gate) = full_cache().await;
+    make_wanted(&bounded, &key(50)).await;
     gate.fail_batches.store(1, Ordering::SeqCst);
     let put = bounded.put(key(50), Bytes::from_static(b"x"));
     // Either outcome is allowed (the write may be refused); the capacity is not negotiable.
     let _ = tokio::time::timeout(PATIENCE, put).await.unwrap();
-    assert_eq!(gate.fail_batches.load(Ordering::SeqCst), 0, "the fault fired");
+    assert_eq!(
+        gate.fail_batches.load(Ordering::SeqCst),
+        0,
+        "the fault fired"
+    );
     assert_bounded_from_now_on(&bounded, &gate, "eviction delete failed").await;
 }
 

@@ -22,7 +22,11 @@ async fn expires_on_time(cache: MemoryCache, clock: &ManualClock) {
         "alive before its TTL"
     );
     clock.advance(Duration::from_secs(1));
-    assert_eq!(cache.get(b"short").await.unwrap(), None, "expired at its TTL");
+    assert_eq!(
+        cache.get(b"short").await.unwrap(),
+        None,
+        "expired at its TTL"
+    );
     let rows = cache.scan(KeyRange::all(), None).await.unwrap();
     assert_eq!(rows, vec![(b("plain"), b("p"))], "scans skip it too");
     assert_eq!(cache.stats().evicted_ttl, 1);

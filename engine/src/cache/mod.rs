@@ -1,12 +1,19 @@
-//! The cache: the adaptive W-TinyLFU policy, adaptive TTL, and [`MemoryCache`], the bounded
-//! in-memory backend built on them.
+//! The cache: [`MemoryCache`], a bounded in-memory backend with adaptive TTL, and
+//! [`Bounded`], which bounds any backend; both are governed by an adaptive W-TinyLFU policy.
+//!
+//! The policy's parts ([`WTinyLfu`], [`HillClimber`], [`FrequencySketch`]) are internals;
+//! the `bench-internals` feature exports them for the hit-ratio benchmark.
 
 mod bounded;
 mod climber;
 mod clock;
 mod deque;
+mod driver;
+mod expiry;
 mod ghost;
 mod memory_cache;
+mod memory_config;
+mod orphans;
 #[cfg(test)]
 mod parity_tests;
 mod policy;
@@ -15,10 +22,15 @@ pub(crate) mod stats;
 mod ttl;
 
 pub use bounded::Bounded;
+#[cfg(feature = "bench-internals")]
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use memory_cache::{MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
-pub use policy::{EvictionCause, PolicyConfig, WTinyLfu};
+pub use memory_cache::MemoryCache;
+pub use memory_config::{MemoryCacheBuilder, MemoryCacheConfig};
+#[cfg(feature = "bench-internals")]
+pub use policy::WTinyLfu;
+pub use policy::{EvictionCause, PolicyConfig};
+#[cfg(feature = "bench-internals")]
 pub use sketch::FrequencySketch;
 pub use stats::CacheStats;
 pub use ttl::TtlConfig;

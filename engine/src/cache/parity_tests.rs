@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 
-use super::{Bounded, MemoryCache, PolicyConfig, WTinyLfu};
+use super::policy::WTinyLfu;
+use super::{Bounded, MemoryCache, PolicyConfig};
 use crate::{MemoryBackend, StorageBackend, Tiered};
 
 /// xorshift64*: deterministic, no dependency.
@@ -52,7 +53,14 @@ fn trace() -> Vec<u64> {
     // A loop longer than the cache, mixed with the current hot set.
     for round in 0..20u64 {
         keys.extend((0..1_500u64).map(|k| (1 << 43) + k));
-        zipf(&mut rng, 20_000, 0.9, 1_000 + round as usize, 1 << 42, &mut keys);
+        zipf(
+            &mut rng,
+            20_000,
+            0.9,
+            1_000 + round as usize,
+            1 << 42,
+            &mut keys,
+        );
     }
     keys
 }

@@ -26,6 +26,8 @@ use super::sketch::{FrequencySketch, mix};
 /// Frequency at which a losing candidate may still be admitted, at random, so an attacker
 /// cannot pin a victim by inflating its count (as in Caffeine).
 const ADMIT_AT_RANDOM_FROM: u8 = 6;
+/// The hasher of [`WTinyLfu::hash_of`].
+const KEY_HASHER: FixedState = FixedState::with_seed(0x7e1a_b1e5);
 
 /// Limits and tuning of a [`WTinyLfu`] policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,7 +94,6 @@ pub struct WTinyLfu<K> {
     config: PolicyConfig,
     window_max: u64,
     protected_max: u64,
-    hasher: FixedState,
     rng: u64,
     pending_increment: Option<u64>,
     /// Keys the window gave up (rejected candidates) and keys main gave up (victims).
@@ -116,7 +117,6 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             config,
             window_max: 0,
             protected_max: 0,
-            hasher: FixedState::with_seed(0x7e1a_b1e5),
             rng: 0x2545_f491_4f6c_dd1d,
             pending_increment: None,
             // Short memories: a ghost hit must mean "dropped *recently*". A quarter of the
@@ -128,25 +128,20 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         policy.set_window((config.max_weight as f64 * config.initial_window).round() as u64);
         policy
     }
+}
 
-    /// The hash the policy uses for `key` (also what access buffers may carry).
+/// Keyed by the policy's own hash: the benchmark and the tests drive the policy this way.
+/// The caches go through their driver, which brings its own hash for every key.
+#[cfg_attr(not(feature = "bench-internals"), allow(dead_code))]
+impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+    /// The policy's own hash of `key`, used by the keyed methods below.
     pub fn hash_of(&self, key: &K) -> u64 {
-        mix(self.hasher.hash_one(key))
-    }
-
-    /// Number of resident keys.
-    pub fn len(&self) -> usize {
-        self.index.len()
+        mix(KEY_HASHER.hash_one(key))
     }
 
     /// Whether no key is resident.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
-    }
-
-    /// Total resident weight.
-    pub fn weight(&self) -> u64 {
-        self.window.weight + self.probation.weight + self.protected.weight
     }
 
     /// The limits in force.
@@ -157,6 +152,30 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// The admission window's current share of the capacity (for reports).
     pub fn window_share(&self) -> f64 {
         self.window_max as f64 / self.config.max_weight.max(1) as f64
+    }
+
+    /// Records a request for `key` that missed (it is usually inserted next).
+    pub fn record_miss(&mut self, key: &K) {
+        self.record_miss_hash(self.hash_of(key));
+    }
+
+    /// Inserts or re-weighs `key`, then evicts until within capacity. Evicted keys (possibly
+    /// `key` itself) are appended to `evicted`. Returns whether `key` is resident afterwards.
+    pub fn insert(&mut self, key: K, weight: u64, evicted: &mut Vec<(K, EvictionCause)>) -> bool {
+        let hash = self.hash_of(&key);
+        self.insert_hashed(key, hash, weight, evicted)
+    }
+}
+
+impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+    /// Number of resident keys.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Total resident weight.
+    pub fn weight(&self) -> u64 {
+        self.window.weight + self.probation.weight + self.protected.weight
     }
 
     /// Whether `key` is resident.
@@ -174,9 +193,11 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         true
     }
 
-    /// Records a request for `key` that missed (it is usually inserted next).
-    pub fn record_miss(&mut self, key: &K) {
-        let hash = self.hash_of(key);
+    /// Records a miss known only by its hash. The hash must be the one the key is (or will
+    /// be) inserted with, [`hash_of`](Self::hash_of) or the one given to
+    /// [`insert_hashed`](Self::insert_hashed): the sketch and the ghost lists know keys only
+    /// by it, so a miss under another hash teaches the policy nothing.
+    pub fn record_miss_hash(&mut self, hash: u64) {
         // Counted after the insert that usually follows: a newcomer competes with the
         // frequency it had *before* this request, so it must have been seen before to displace
         // a resident. On loops longer than the cache this keeps a stable set resident.
@@ -201,18 +222,15 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         }
     }
 
-    /// Records a miss known only by its hash (from [`hash_of`](Self::hash_of)), as buffered
-    /// readers do; the window adapts only on misses recorded with their key.
-    pub fn record_miss_hash(&mut self, hash: u64) {
-        if let Some(earlier) = self.pending_increment.replace(hash) {
-            self.sketch.increment(earlier);
-        }
-        self.climber.record(false);
-    }
-
-    /// Inserts or re-weighs `key`, then evicts until within capacity. Evicted keys (possibly
-    /// `key` itself) are appended to `evicted`. Returns whether `key` is resident afterwards.
-    pub fn insert(&mut self, key: K, weight: u64, evicted: &mut Vec<(K, EvictionCause)>) -> bool {
+    /// [`insert`](Self::insert) with the key's hash computed by the caller, who must then
+    /// give the same hash for every miss on that key.
+    pub fn insert_hashed(
+        &mut self,
+        key: K,
+        hash: u64,
+        weight: u64,
+        evicted: &mut Vec<(K, EvictionCause)>,
+    ) -> bool {
         if weight > self.config.max_weight {
             if let Some(id) = self.index.remove(&key) {
                 self.detach(id);
@@ -223,7 +241,6 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         match self.index.get(&key) {
             Some(&id) => self.reweigh(id, weight),
             None => {
-                let hash = self.hash_of(&key);
                 let id = self.slab.insert(key.clone(), hash, weight, Region::Window);
                 self.window.push_back(&mut self.slab, id);
                 self.index.insert(key.clone(), id);
