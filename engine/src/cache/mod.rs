@@ -9,10 +9,8 @@ mod climber;
 mod clock;
 mod deque;
 mod driver;
-mod expiry;
 mod ghost;
 mod memory_cache;
-mod memory_config;
 mod orphans;
 #[cfg(test)]
 mod parity_tests;
@@ -25,8 +23,7 @@ pub use bounded::Bounded;
 #[cfg(feature = "bench-internals")]
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use memory_cache::MemoryCache;
-pub use memory_config::{MemoryCacheBuilder, MemoryCacheConfig};
+pub use memory_cache::{MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
 #[cfg(feature = "bench-internals")]
 pub use policy::WTinyLfu;
 pub use policy::{EvictionCause, PolicyConfig};

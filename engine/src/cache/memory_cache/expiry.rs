@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::driver::{Feed, key_hash};
-use super::memory_cache::{Inner, MemoryCache, Shards};
-use super::stats::{add, bump};
-use super::ttl::TtlConfig;
+use super::{Inner, MemoryCache, Shards};
+use crate::cache::driver::{Feed, key_hash};
+use crate::cache::stats::{add, bump};
+use crate::cache::ttl::TtlConfig;
 use crate::validate::check_put;
 use crate::{Operation, Result};
 

@@ -7,7 +7,6 @@
 //! evict before returning: the capacity is never exceeded once a call has returned.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -15,23 +14,24 @@ use bytes::Bytes;
 use foldhash::fast::FixedState;
 use parking_lot::{Mutex, RwLock};
 
-use super::clock::Clock;
-use super::driver::{Feed, PolicyDriver, key_hash};
-use super::expiry::{Entry, NO_TTL};
-use super::memory_config::{MemoryCacheBuilder, MemoryCacheConfig};
-use super::stats::{CacheCounters, CacheStats, bump, set};
-use crate::validate::{check_batch, check_key, check_keyspace_name, check_put};
-use crate::{
-    BatchOp, Capabilities, DEFAULT_KEYSPACE, KeyRange, Operation, Result, StorageBackend,
-    WriteBatch,
-};
+use crate::cache::clock::Clock;
+use crate::cache::driver::{Feed, PolicyDriver, key_hash};
+use crate::cache::stats::{CacheCounters, CacheStats, bump, set};
+use crate::{BatchOp, Capabilities, DEFAULT_KEYSPACE, KeyRange, Result, WriteBatch};
+use expiry::{Entry, NO_TTL};
+
+mod backend;
+mod config;
+mod expiry;
+
+pub use config::{MemoryCacheBuilder, MemoryCacheConfig};
 
 /// Keyspace name -> (id, its shards).
 type KeyspaceIndex = HashMap<Arc<str>, (u32, Arc<Shards>)>;
 pub(crate) type Shard = RwLock<HashMap<Bytes, Entry, FixedState>>;
 
 /// A bounded, concurrent, in-memory key-value cache (adaptive W-TinyLFU, optional adaptive
-/// TTL). It is a [`StorageBackend`], so it can be the upper tier of a `Tiered` store.
+/// TTL). It is a [`StorageBackend`](crate::StorageBackend), so it can be the upper tier of a `Tiered` store.
 ///
 /// Keyspaces share one capacity and one policy. Scans work (collect, filter, sort) but cost
 /// O(n); a cache in front of an ordered store is not asked to scan.
@@ -341,76 +341,5 @@ impl MemoryCache {
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out.truncate(limit);
         out
-    }
-}
-
-impl fmt::Debug for MemoryCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryCache")
-            .field("keyspace", &self.name)
-            .field("max_entries", &self.inner.config.max_entries)
-            .field("max_bytes", &self.inner.config.max_bytes)
-            .field("stats", &self.stats())
-            .finish()
-    }
-}
-
-impl StorageBackend for MemoryCache {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.caps
-    }
-
-    fn keyspace(&self, name: &str) -> Result<Self> {
-        check_keyspace_name(name)?;
-        let (ks, shards) = self.inner.keyspace_shards(name);
-        Ok(MemoryCache {
-            ks,
-            name: Arc::from(name),
-            shards,
-            inner: self.inner.clone(),
-        })
-    }
-
-    async fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        check_key(&self.inner.caps, Operation::Get, key)?;
-        Ok(self.get_now(key))
-    }
-
-    async fn get_many(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        for key in keys {
-            check_key(&self.inner.caps, Operation::GetMany, key)?;
-        }
-        Ok(keys.iter().map(|k| self.get_now(k)).collect())
-    }
-
-    async fn put(&self, key: Bytes, value: Bytes) -> Result<()> {
-        check_put(&self.inner.caps, Operation::Put, &key, &value)?;
-        self.insert_now(key, value, self.default_ttl());
-        Ok(())
-    }
-
-    async fn delete(&self, key: &[u8]) -> Result<bool> {
-        check_key(&self.inner.caps, Operation::Delete, key)?;
-        Ok(self.delete_now(key))
-    }
-
-    async fn write_batch(&self, batch: WriteBatch) -> Result<()> {
-        check_batch(&self.inner.caps, &batch)?;
-        if !batch.is_empty() {
-            self.write_batch_now(batch);
-        }
-        Ok(())
-    }
-
-    async fn scan(&self, range: KeyRange, limit: Option<usize>) -> Result<Vec<(Bytes, Bytes)>> {
-        let limit = limit.unwrap_or(usize::MAX);
-        if range.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(self.scan_now(&range, limit))
-    }
-
-    async fn flush(&self) -> Result<()> {
-        Ok(())
     }
 }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::clock::{Clock, SystemClock};
-use super::memory_cache::MemoryCache;
-use super::policy::PolicyConfig;
-use super::ttl::TtlConfig;
+use super::MemoryCache;
+use crate::cache::clock::{Clock, SystemClock};
+use crate::cache::policy::PolicyConfig;
+use crate::cache::ttl::TtlConfig;
 use crate::{Error, Operation, Result};
 
 /// Settings of a [`MemoryCache`]; build one with [`MemoryCache::builder`].
@@ -84,7 +84,7 @@ impl MemoryCacheBuilder {
         self
     }
 
-    /// Uses `clock` for expiry (tests use a [`ManualClock`](super::ManualClock)). Default:
+    /// Uses `clock` for expiry (tests use a [`ManualClock`](crate::cache::ManualClock)). Default:
     /// the system's monotonic clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
