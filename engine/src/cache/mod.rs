@@ -1,8 +1,8 @@
 //! The cache: [`MemoryCache`], a bounded in-memory backend with adaptive TTL, and
 //! [`Bounded`], which bounds any backend; both are governed by an adaptive W-TinyLFU policy.
 //!
-//! The policy's parts ([`WTinyLfu`], [`HillClimber`], [`FrequencySketch`]) are internals;
-//! the `bench-internals` feature exports them for the hit-ratio benchmark.
+//! The policy's parts (`WTinyLfu`, `EvictionCause`, `HillClimber`, `FrequencySketch`) are
+//! internals; the `bench-internals` feature exports them for the hit-ratio benchmark.
 
 mod bounded;
 mod climber;
@@ -24,9 +24,9 @@ pub use bounded::Bounded;
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use memory_cache::{MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
+pub use policy::PolicyConfig;
 #[cfg(feature = "bench-internals")]
-pub use policy::WTinyLfu;
-pub use policy::{EvictionCause, PolicyConfig};
+pub use policy::{EvictionCause, WTinyLfu};
 #[cfg(feature = "bench-internals")]
 pub use sketch::FrequencySketch;
 pub use stats::CacheStats;

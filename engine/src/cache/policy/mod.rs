@@ -28,7 +28,8 @@ mod maintenance;
 /// The hasher of [`WTinyLfu::hash_of`].
 const KEY_HASHER: FixedState = FixedState::with_seed(0x7e1a_b1e5);
 
-/// Limits and tuning of a [`WTinyLfu`] policy.
+/// Limits and tuning of the adaptive W-TinyLFU policy of a [`Bounded`](crate::cache::Bounded)
+/// or [`MemoryCache`](crate::cache::MemoryCache).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PolicyConfig {
     /// Largest total weight resident.
