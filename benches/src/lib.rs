@@ -6,5 +6,6 @@
 
 pub mod opt;
 pub mod peers;
+pub mod product;
 pub mod raw_redb;
 pub mod traces;

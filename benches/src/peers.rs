@@ -168,10 +168,13 @@ impl Simulated for Foyer {
     }
 }
 
-/// Every policy compared, in table order, for a capacity.
+/// Every policy compared, in table order, for a capacity: Strata's raw policy, its product
+/// paths ([`crate::product`]), then the peers.
 pub fn all(capacity: usize) -> Vec<Box<dyn Simulated>> {
     vec![
         Box::new(Strata::new(capacity)),
+        Box::new(crate::product::CachePath::new(capacity)),
+        Box::new(crate::product::TieredPath::new(capacity)),
         Box::new(Moka::new(capacity)),
         Box::new(QuickCache::new(capacity)),
         Box::new(Foyer::new(capacity, "lfu")),

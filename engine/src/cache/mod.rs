@@ -1,22 +1,33 @@
-//! The cache: the adaptive W-TinyLFU policy, adaptive TTL, and [`MemoryCache`], the bounded
-//! in-memory backend built on them.
+//! The cache: [`MemoryCache`], a bounded in-memory backend with adaptive TTL, and
+//! [`Bounded`], which bounds any backend; both are governed by an adaptive W-TinyLFU policy.
+//!
+//! The policy's parts (`WTinyLfu`, `EvictionCause`, `HillClimber`, `FrequencySketch`) are
+//! internals; the `bench-internals` feature exports them for the hit-ratio benchmark.
 
 mod bounded;
 mod climber;
 mod clock;
 mod deque;
+mod driver;
 mod ghost;
 mod memory_cache;
+mod orphans;
+#[cfg(test)]
+mod parity_tests;
 mod policy;
 mod sketch;
 pub(crate) mod stats;
 mod ttl;
 
 pub use bounded::Bounded;
+#[cfg(feature = "bench-internals")]
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use memory_cache::{MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
-pub use policy::{EvictionCause, PolicyConfig, WTinyLfu};
+pub use policy::PolicyConfig;
+#[cfg(feature = "bench-internals")]
+pub use policy::{EvictionCause, WTinyLfu};
+#[cfg(feature = "bench-internals")]
 pub use sketch::FrequencySketch;
 pub use stats::CacheStats;
 pub use ttl::TtlConfig;

@@ -23,11 +23,13 @@ use super::deque::{Deque, NodeId, Region, Slab};
 use super::ghost::Ghost;
 use super::sketch::{FrequencySketch, mix};
 
-/// Frequency at which a losing candidate may still be admitted, at random, so an attacker
-/// cannot pin a victim by inflating its count (as in Caffeine).
-const ADMIT_AT_RANDOM_FROM: u8 = 6;
+mod maintenance;
 
-/// Limits and tuning of a [`WTinyLfu`] policy.
+/// The hasher of [`WTinyLfu::hash_of`].
+const KEY_HASHER: FixedState = FixedState::with_seed(0x7e1a_b1e5);
+
+/// Limits and tuning of the adaptive W-TinyLFU policy of a [`Bounded`](crate::cache::Bounded)
+/// or [`MemoryCache`](crate::cache::MemoryCache).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PolicyConfig {
     /// Largest total weight resident.
@@ -92,7 +94,6 @@ pub struct WTinyLfu<K> {
     config: PolicyConfig,
     window_max: u64,
     protected_max: u64,
-    hasher: FixedState,
     rng: u64,
     pending_increment: Option<u64>,
     /// Keys the window gave up (rejected candidates) and keys main gave up (victims).
@@ -116,7 +117,6 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             config,
             window_max: 0,
             protected_max: 0,
-            hasher: FixedState::with_seed(0x7e1a_b1e5),
             rng: 0x2545_f491_4f6c_dd1d,
             pending_increment: None,
             // Short memories: a ghost hit must mean "dropped *recently*". A quarter of the
@@ -128,25 +128,20 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         policy.set_window((config.max_weight as f64 * config.initial_window).round() as u64);
         policy
     }
+}
 
-    /// The hash the policy uses for `key` (also what access buffers may carry).
+/// Keyed by the policy's own hash: the benchmark and the tests drive the policy this way.
+/// The caches go through their driver, which brings its own hash for every key.
+#[cfg_attr(not(feature = "bench-internals"), allow(dead_code))]
+impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+    /// The policy's own hash of `key`, used by the keyed methods below.
     pub fn hash_of(&self, key: &K) -> u64 {
-        mix(self.hasher.hash_one(key))
-    }
-
-    /// Number of resident keys.
-    pub fn len(&self) -> usize {
-        self.index.len()
+        mix(KEY_HASHER.hash_one(key))
     }
 
     /// Whether no key is resident.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
-    }
-
-    /// Total resident weight.
-    pub fn weight(&self) -> u64 {
-        self.window.weight + self.probation.weight + self.protected.weight
     }
 
     /// The limits in force.
@@ -157,6 +152,30 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// The admission window's current share of the capacity (for reports).
     pub fn window_share(&self) -> f64 {
         self.window_max as f64 / self.config.max_weight.max(1) as f64
+    }
+
+    /// Records a request for `key` that missed (it is usually inserted next).
+    pub fn record_miss(&mut self, key: &K) {
+        self.record_miss_hash(self.hash_of(key));
+    }
+
+    /// Inserts or re-weighs `key`, then evicts until within capacity. Evicted keys (possibly
+    /// `key` itself) are appended to `evicted`. Returns whether `key` is resident afterwards.
+    pub fn insert(&mut self, key: K, weight: u64, evicted: &mut Vec<(K, EvictionCause)>) -> bool {
+        let hash = self.hash_of(&key);
+        self.insert_hashed(key, hash, weight, evicted)
+    }
+}
+
+impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+    /// Number of resident keys.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Total resident weight.
+    pub fn weight(&self) -> u64 {
+        self.window.weight + self.probation.weight + self.protected.weight
     }
 
     /// Whether `key` is resident.
@@ -174,9 +193,11 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         true
     }
 
-    /// Records a request for `key` that missed (it is usually inserted next).
-    pub fn record_miss(&mut self, key: &K) {
-        let hash = self.hash_of(key);
+    /// Records a miss known only by its hash. The hash must be the one the key is (or will
+    /// be) inserted with, [`hash_of`](Self::hash_of) or the one given to
+    /// [`insert_hashed`](Self::insert_hashed): the sketch and the ghost lists know keys only
+    /// by it, so a miss under another hash teaches the policy nothing.
+    pub fn record_miss_hash(&mut self, hash: u64) {
         // Counted after the insert that usually follows: a newcomer competes with the
         // frequency it had *before* this request, so it must have been seen before to displace
         // a resident. On loops longer than the cache this keeps a stable set resident.
@@ -201,18 +222,15 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         }
     }
 
-    /// Records a miss known only by its hash (from [`hash_of`](Self::hash_of)), as buffered
-    /// readers do; the window adapts only on misses recorded with their key.
-    pub fn record_miss_hash(&mut self, hash: u64) {
-        if let Some(earlier) = self.pending_increment.replace(hash) {
-            self.sketch.increment(earlier);
-        }
-        self.climber.record(false);
-    }
-
-    /// Inserts or re-weighs `key`, then evicts until within capacity. Evicted keys (possibly
-    /// `key` itself) are appended to `evicted`. Returns whether `key` is resident afterwards.
-    pub fn insert(&mut self, key: K, weight: u64, evicted: &mut Vec<(K, EvictionCause)>) -> bool {
+    /// [`insert`](Self::insert) with the key's hash computed by the caller, who must then
+    /// give the same hash for every miss on that key.
+    pub fn insert_hashed(
+        &mut self,
+        key: K,
+        hash: u64,
+        weight: u64,
+        evicted: &mut Vec<(K, EvictionCause)>,
+    ) -> bool {
         if weight > self.config.max_weight {
             if let Some(id) = self.index.remove(&key) {
                 self.detach(id);
@@ -223,7 +241,6 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         match self.index.get(&key) {
             Some(&id) => self.reweigh(id, weight),
             None => {
-                let hash = self.hash_of(&key);
                 let id = self.slab.insert(key.clone(), hash, weight, Region::Window);
                 self.window.push_back(&mut self.slab, id);
                 self.index.insert(key.clone(), id);
@@ -316,201 +333,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         }
         self.slab.remove(id);
     }
-
-    fn set_window(&mut self, window_max: u64) {
-        let max = self.config.max_weight;
-        self.window_max = window_max.min(max);
-        let main = max - self.window_max;
-        self.protected_max = (main as f64 * self.config.protected_share) as u64;
-    }
-
-    fn over_capacity(&self) -> bool {
-        self.weight() > self.config.max_weight || self.index.len() as u64 > self.config.max_entries
-    }
-
-    fn demote_protected_overflow(&mut self) {
-        while self.protected.weight > self.protected_max {
-            let Some(id) = self.protected.front() else {
-                break;
-            };
-            self.protected.unlink(&mut self.slab, id);
-            self.slab.get_mut(id).region = Region::Probation;
-            self.probation.push_back(&mut self.slab, id);
-        }
-    }
-
-    /// Applies the climber's advice, moves window overflow into probation as candidates, and
-    /// evicts until within capacity.
-    fn maintain(&mut self, evicted: &mut Vec<(K, EvictionCause)>) {
-        if self.config.adaptive {
-            let amount = self.climber.adjustment();
-            if amount != 0.0 {
-                let target =
-                    (self.window_max as f64 + amount).clamp(0.0, self.config.max_weight as f64);
-                self.set_window(target.round() as u64);
-                self.demote_protected_overflow();
-            }
-        }
-        // Window overflow becomes candidates at the back of probation; remember the first.
-        let mut first_candidate = None;
-        while self.window.weight > self.window_max {
-            let Some(id) = self.window.front() else { break };
-            self.window.unlink(&mut self.slab, id);
-            self.slab.get_mut(id).region = Region::Probation;
-            self.probation.push_back(&mut self.slab, id);
-            first_candidate.get_or_insert(id);
-        }
-        self.evict_from_main(first_candidate, evicted);
-    }
-
-    fn evict_from_main(
-        &mut self,
-        mut candidate: Option<NodeId>,
-        evicted: &mut Vec<(K, EvictionCause)>,
-    ) {
-        while self.over_capacity() {
-            let victim = self
-                .probation
-                .front()
-                .or_else(|| self.protected.front())
-                .or_else(|| self.window.front());
-            let Some(victim) = victim else { break };
-            let (loser, was_candidate) = match candidate {
-                Some(c) if c != victim => {
-                    if self.admit(c, victim) {
-                        (victim, false)
-                    } else {
-                        candidate = self.probation.next_of(&self.slab, c);
-                        (c, true)
-                    }
-                }
-                Some(c) => {
-                    // The victim is itself the oldest candidate: nothing to compare against.
-                    candidate = self.probation.next_of(&self.slab, c);
-                    (c, true)
-                }
-                None => (victim, false),
-            };
-            let (key, hash) = {
-                let node = self.slab.get(loser);
-                (node.key.clone(), node.hash)
-            };
-            if was_candidate {
-                self.ghost_window.push(hash);
-            } else {
-                self.ghost_main.push(hash);
-            }
-            self.index.remove(&key);
-            self.detach(loser);
-            evicted.push((key, EvictionCause::Capacity));
-        }
-    }
-
-    fn admit(&mut self, candidate: NodeId, victim: NodeId) -> bool {
-        let candidate_freq = self.sketch.frequency(self.slab.get(candidate).hash);
-        let victim_freq = self.sketch.frequency(self.slab.get(victim).hash);
-        if candidate_freq > victim_freq {
-            true
-        } else if candidate_freq >= ADMIT_AT_RANDOM_FROM {
-            self.rng ^= self.rng << 13;
-            self.rng ^= self.rng >> 7;
-            self.rng ^= self.rng << 17;
-            self.rng & 127 == 0
-        } else {
-            false
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn replay(policy: &mut WTinyLfu<u64>, keys: impl Iterator<Item = u64>) -> (u64, u64) {
-        let (mut hits, mut total) = (0, 0);
-        let mut evicted = Vec::new();
-        for k in keys {
-            total += 1;
-            if policy.record_hit(&k) {
-                hits += 1;
-            } else {
-                policy.record_miss(&k);
-                policy.insert(k, 1, &mut evicted);
-            }
-            assert!(
-                policy.len() as u64 <= policy.config().max_entries,
-                "over capacity"
-            );
-        }
-        (hits, total)
-    }
-
-    #[test]
-    fn never_exceeds_capacity_and_reports_evictions() {
-        let mut p = WTinyLfu::new(PolicyConfig::entries(100));
-        let mut evicted = Vec::new();
-        for k in 0..1000u64 {
-            p.record_miss(&k);
-            p.insert(k, 1, &mut evicted);
-            assert!(p.len() <= 100);
-        }
-        assert_eq!(
-            p.len() + evicted.len(),
-            1000,
-            "every key is resident or was evicted once"
-        );
-    }
-
-    #[test]
-    fn weight_limit_is_strict_and_oversized_entries_are_refused() {
-        let mut p = WTinyLfu::new(PolicyConfig::weight(1000, 100));
-        let mut evicted = Vec::new();
-        for k in 0..100u64 {
-            p.insert(k, 10 + k % 90, &mut evicted);
-            assert!(p.weight() <= 1000, "weight {}", p.weight());
-        }
-        assert!(!p.insert(999, 1001, &mut evicted));
-        assert_eq!(evicted.last(), Some(&(999, EvictionCause::TooLarge)));
-    }
-
-    #[test]
-    fn frequent_keys_survive_a_scan() {
-        let mut p = WTinyLfu::new(PolicyConfig::entries(100));
-        // A hot set of 50 keys, used often…
-        for _ in 0..20 {
-            replay(&mut p, 0..50);
-        }
-        // …then a long scan of one-off keys.
-        replay(&mut p, 1000..20_000);
-        let survivors = (0..50).filter(|k| p.contains(k)).count();
-        assert!(
-            survivors >= 45,
-            "only {survivors} hot keys survived the scan"
-        );
-    }
-
-    #[test]
-    fn beats_lru_on_a_loop_larger_than_the_cache() {
-        let mut p = WTinyLfu::new(PolicyConfig::entries(100));
-        let (hits, total) = replay(&mut p, (0..200).cycle().take(200 * 200).map(|k| k as u64));
-        // LRU gets 0 here; keeping a stable half of the loop gets close to 50 %.
-        assert!(
-            hits * 100 / total >= 30,
-            "hit ratio {}%",
-            hits * 100 / total
-        );
-    }
-
-    #[test]
-    fn remove_and_reinsert() {
-        let mut p = WTinyLfu::new(PolicyConfig::entries(10));
-        let mut evicted = Vec::new();
-        p.insert(1u64, 1, &mut evicted);
-        assert!(p.remove(&1));
-        assert!(!p.remove(&1));
-        assert!(!p.contains(&1));
-        p.insert(1, 1, &mut evicted);
-        p.insert(1, 3, &mut evicted);
-        assert_eq!((p.len(), p.weight()), (1, 3));
-    }
-}
+mod tests;

@@ -1,0 +1,346 @@
+//! `MemoryCache`: a bounded, concurrent in-memory backend governed by the W-TinyLFU policy.
+//!
+//! Reads take one shard's read lock, clone the value (`Bytes`: a reference count, no copy),
+//! and note the hit with the [`PolicyDriver`] in a lock-free per-thread buffer; the policy
+//! learns of it before the next miss or write. So the hit path takes no global lock and
+//! allocates nothing. Misses and writes go to the policy under its lock, in order, and writes
+//! evict before returning: the capacity is never exceeded once a call has returned.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use foldhash::fast::FixedState;
+use parking_lot::{Mutex, RwLock};
+
+use crate::cache::clock::Clock;
+use crate::cache::driver::{Feed, PolicyDriver, key_hash};
+use crate::cache::stats::{CacheCounters, CacheStats, bump, set};
+use crate::{BatchOp, Capabilities, DEFAULT_KEYSPACE, KeyRange, Result, WriteBatch};
+use expiry::{Entry, NO_TTL};
+
+mod backend;
+mod config;
+mod expiry;
+
+pub use config::{MemoryCacheBuilder, MemoryCacheConfig};
+
+/// Keyspace name -> (id, its shards).
+type KeyspaceIndex = HashMap<Arc<str>, (u32, Arc<Shards>)>;
+pub(crate) type Shard = RwLock<HashMap<Bytes, Entry, FixedState>>;
+
+/// A bounded, concurrent, in-memory key-value cache (adaptive W-TinyLFU, optional adaptive
+/// TTL). It is a [`StorageBackend`](crate::StorageBackend), so it can be the upper tier of a `Tiered` store.
+///
+/// Keyspaces share one capacity and one policy. Scans work (collect, filter, sort) but cost
+/// O(n); a cache in front of an ordered store is not asked to scan.
+#[derive(Clone)]
+pub struct MemoryCache {
+    pub(crate) ks: u32,
+    pub(crate) name: Arc<str>,
+    pub(crate) shards: Arc<Shards>,
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: MemoryCacheConfig,
+    caps: Capabilities,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) driver: PolicyDriver,
+    keyspaces: Mutex<KeyspaceIndex>,
+    pub(crate) by_id: RwLock<Vec<Arc<Shards>>>,
+    pub(crate) counters: CacheCounters,
+    /// Whether any entry may carry a TTL: set from the start by a default TTL, or by the
+    /// first `put_with_ttl`. Until then reads skip the clock (it costs more than the lookup).
+    pub(crate) timed: AtomicBool,
+}
+
+pub(crate) struct Shards {
+    pub(crate) maps: Box<[Shard]>,
+}
+
+impl Shards {
+    pub(crate) fn of(&self, hash: u64) -> &Shard {
+        &self.maps[(hash as usize) % self.maps.len()]
+    }
+}
+
+impl Inner {
+    fn keyspace_shards(&self, name: &str) -> (u32, Arc<Shards>) {
+        let mut keyspaces = self.keyspaces.lock();
+        if let Some((id, shards)) = keyspaces.get(name) {
+            return (*id, shards.clone());
+        }
+        let shards = Arc::new(Shards {
+            maps: (0..self.config.shards)
+                .map(|_| RwLock::new(HashMap::with_hasher(FixedState::with_seed(7))))
+                .collect(),
+        });
+        let mut by_id = self.by_id.write();
+        let id = by_id.len() as u32;
+        by_id.push(shards.clone());
+        keyspaces.insert(Arc::from(name), (id, shards.clone()));
+        (id, shards)
+    }
+
+    fn weight(&self, key: &[u8], value: &[u8]) -> u64 {
+        if self.config.max_bytes.is_some() {
+            (key.len() + value.len()) as u64
+        } else {
+            1
+        }
+    }
+
+    pub(crate) fn caps(&self) -> Capabilities {
+        self.caps
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        if self.timed.load(Ordering::Acquire) {
+            self.clock.now_nanos()
+        } else {
+            0
+        }
+    }
+
+    /// Removes what the policy evicted from the maps (caller holds the policy).
+    fn apply_evictions(&self, feed: &mut Feed<'_>) {
+        let by_id = self.by_id.read();
+        for ((ks, key), _cause) in feed.evicted() {
+            by_id[ks as usize]
+                .of(key_hash(ks, &key))
+                .write()
+                .remove(&key);
+            bump(&self.counters.evicted_capacity);
+        }
+    }
+
+    pub(crate) fn publish_residency(&self, feed: &Feed<'_>) {
+        set(&self.counters.resident_entries, feed.len() as u64);
+        set(&self.counters.resident_weight, feed.weight());
+    }
+}
+
+impl MemoryCache {
+    /// A builder; set `max_entries` and/or `max_bytes`.
+    pub fn builder() -> MemoryCacheBuilder {
+        MemoryCacheBuilder::new()
+    }
+
+    /// A cache of at most `n` entries, no expiry.
+    pub fn with_max_entries(n: u64) -> Result<Self> {
+        Self::builder().max_entries(n).build()
+    }
+
+    pub(crate) fn from_builder(builder: MemoryCacheBuilder) -> Self {
+        let config = &builder.config;
+        let caps = Capabilities {
+            max_key_size: config.max_key_size,
+            max_value_size: config.max_value_size,
+            ttl: config.ttl.is_some(),
+            evicts: true,
+            ..Capabilities::default()
+        };
+        let inner = Arc::new(Inner {
+            caps,
+            driver: PolicyDriver::new(builder.policy_config(), config.shards.min(64)),
+            timed: AtomicBool::new(config.ttl.is_some()),
+            clock: builder.clock,
+            keyspaces: Mutex::new(HashMap::new()),
+            by_id: RwLock::new(Vec::new()),
+            counters: CacheCounters::default(),
+            config: builder.config,
+        });
+        let (ks, shards) = inner.keyspace_shards(DEFAULT_KEYSPACE);
+        MemoryCache {
+            ks,
+            name: Arc::from(DEFAULT_KEYSPACE),
+            shards,
+            inner,
+        }
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MemoryCacheConfig {
+        &self.inner.config
+    }
+
+    /// Entries resident in this keyspace (expired ones not yet cleaned up included).
+    pub fn len(&self) -> usize {
+        self.shards.maps.iter().map(|m| m.read().len()).sum()
+    }
+
+    /// Whether this keyspace holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Resident entries and weight across all keyspaces, as the policy counts them.
+    pub fn residency(&self) -> (u64, u64) {
+        let feed = self.inner.driver.lock();
+        (feed.len() as u64, feed.weight())
+    }
+
+    /// The entries this keyspace would evict last: hottest first (for persisting a hot set).
+    pub fn hot_keys(&self, limit: usize) -> Vec<Bytes> {
+        let feed = self.inner.driver.lock();
+        feed.hottest(usize::MAX)
+            .into_iter()
+            .filter(|(ks, _)| *ks == self.ks)
+            .map(|(_, k)| k)
+            .take(limit)
+            .collect()
+    }
+
+    fn get_now(&self, key: &[u8]) -> Option<Bytes> {
+        let inner = &self.inner;
+        let hash = key_hash(self.ks, key);
+        let now = inner.now();
+        let shard = self.shards.of(hash).read();
+        match shard.get_key_value(key) {
+            Some((stored_key, entry)) if !entry.expired(now) => {
+                if let Some(ttl) = &inner.config.ttl {
+                    entry.adapt_on_hit(ttl);
+                }
+                let (value, stored_key) = (entry.value.clone(), stored_key.clone());
+                drop(shard);
+                bump(&inner.counters.hits);
+                inner.driver.hit(self.ks, stored_key);
+                Some(value)
+            }
+            found => {
+                let expired = found.is_some();
+                drop(shard);
+                let mut feed = inner.driver.lock();
+                if expired {
+                    self.expire(&mut feed, key, hash, now);
+                }
+                bump(&inner.counters.misses);
+                feed.miss(hash);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn new_entry(&self, value: Bytes, ttl: u64) -> Entry {
+        // Clone once so the stored buffer is shared (a `Bytes` from a `Vec` allocates its
+        // shared header on first clone): hits then clone without allocating.
+        let value = value.clone();
+        Entry {
+            value,
+            inserted_at: self.inner.now(),
+            ttl: AtomicU64::new(ttl),
+            accesses: AtomicU32::new(0),
+        }
+    }
+
+    fn default_ttl(&self) -> u64 {
+        self.inner
+            .config
+            .ttl
+            .map_or(NO_TTL, |t| t.default_ttl.as_nanos() as u64)
+    }
+
+    pub(crate) fn insert_now(&self, key: Bytes, value: Bytes, ttl: u64) {
+        let inner = &self.inner;
+        let hash = key_hash(self.ks, &key);
+        let weight = inner.weight(&key, &value);
+        let key = key.clone(); // share the key buffer between map and policy
+        let entry = self.new_entry(value, ttl);
+        let mut feed = inner.driver.lock();
+        self.shards.of(hash).write().insert(key.clone(), entry);
+        feed.insert(self.ks, key, hash, weight);
+        inner.apply_evictions(&mut feed);
+        bump(&inner.counters.inserts);
+        inner.publish_residency(&feed);
+    }
+
+    fn delete_now(&self, key: &[u8]) -> bool {
+        let inner = &self.inner;
+        let hash = key_hash(self.ks, key);
+        let mut feed = inner.driver.lock();
+        let removed = self.shards.of(hash).write().remove_entry(key);
+        let present = match removed {
+            Some((k, entry)) => {
+                feed.remove(self.ks, k);
+                bump(&inner.counters.evicted_explicit);
+                !entry.expired(inner.now())
+            }
+            None => false,
+        };
+        inner.publish_residency(&feed);
+        present
+    }
+
+    fn write_batch_now(&self, batch: WriteBatch) {
+        let inner = &self.inner;
+        let ttl = self.default_ttl();
+        let ops = batch.into_ops();
+        let hashes: Vec<u64> = ops.iter().map(|op| key_hash(self.ks, op.key())).collect();
+        let shard_of = |hash: u64| (hash as usize) % self.shards.maps.len();
+        let mut feed = inner.driver.lock();
+        // Apply under every touched shard's write lock at once, so readers see all or nothing.
+        let mut order: Vec<usize> = hashes.iter().map(|&h| shard_of(h)).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut guards: HashMap<usize, _> = order
+            .iter()
+            .map(|&i| (i, self.shards.maps[i].write()))
+            .collect();
+        let mut policy_ops = Vec::with_capacity(ops.len());
+        for (op, &hash) in ops.into_iter().zip(&hashes) {
+            let map = guards.get_mut(&shard_of(hash)).expect("locked above");
+            match op {
+                BatchOp::Put { key, value } => {
+                    let weight = inner.weight(&key, &value);
+                    let key = key.clone();
+                    map.insert(key.clone(), self.new_entry(value, ttl));
+                    policy_ops.push((key, hash, Some(weight)));
+                }
+                BatchOp::Delete { key } => {
+                    if map.remove(&key).is_some() {
+                        bump(&inner.counters.evicted_explicit);
+                    }
+                    policy_ops.push((key, hash, None));
+                }
+            }
+        }
+        drop(guards);
+        for (key, hash, weight) in policy_ops {
+            match weight {
+                Some(w) => {
+                    feed.insert(self.ks, key, hash, w);
+                    bump(&inner.counters.inserts);
+                }
+                None => {
+                    feed.remove(self.ks, key);
+                }
+            }
+            // Now, not after the loop: a key evicted here may be put again later in the batch.
+            inner.apply_evictions(&mut feed);
+        }
+        inner.publish_residency(&feed);
+    }
+
+    fn scan_now(&self, range: &KeyRange, limit: usize) -> Vec<(Bytes, Bytes)> {
+        let now = self.inner.now();
+        let mut out: Vec<(Bytes, Bytes)> = Vec::new();
+        for map in self.shards.maps.iter() {
+            let map = map.read();
+            out.extend(
+                map.iter()
+                    .filter(|(k, e)| range.contains(k) && !e.expired(now))
+                    .map(|(k, e)| (k.clone(), e.value.clone())),
+            );
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.truncate(limit);
+        out
+    }
+}
