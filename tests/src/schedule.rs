@@ -104,18 +104,50 @@ impl History {
         }
     }
 
-    fn check_read(&self, key: &Bytes, got: &Option<Bytes>, label: &str) {
+    /// A read that began at `start` returned `got`: it must be a value some writer wrote to
+    /// `key`, and not one overtaken by a write acknowledged before the read began.
+    fn check_read(&self, key: &Bytes, got: &Option<Bytes>, start: u64, evicts: bool, label: &str) {
         if let Some(v) = got {
             let known = self.values.lock().get(key).is_some_and(|s| s.contains(v));
             assert!(
                 known,
                 "{label}: read {v:?} for {key:?}, which no writer wrote"
             );
+        } else if evicts {
+            return;
         }
+        let writes = self.writes.lock();
+        let list = writes.get(key).cloned().unwrap_or_default();
+        drop(writes);
+        let initial = Written {
+            value: None,
+            start: 0,
+            end: Some(0),
+        };
+        // Overtaken: some write acknowledged before the read began started after it ended.
+        let overtaken = |end: Option<u64>| {
+            end.is_some_and(|end| {
+                list.iter()
+                    .any(|w| w.start > end && w.end.is_some_and(|e| e < start))
+            })
+        };
+        let fresh = std::iter::once(&initial)
+            .chain(list.iter())
+            .filter(|w| w.value == *got)
+            .any(|w| !overtaken(w.end));
+        assert!(
+            fresh,
+            "{label}: a read of {key:?} begun at {start} returned {got:?}, older than a write \
+             acknowledged before it began; writes: {list:?}"
+        );
     }
 
-    /// Whether `got` may be the final value of `key`.
-    fn check_final(&self, key: &Bytes, got: &Option<Bytes>, label: &str) {
+    /// Whether `got` may be the final value of `key`; a store that `evicts` (a bounded
+    /// cache on its own) may also have dropped it, but never kept a stale value.
+    fn check_final(&self, key: &Bytes, got: &Option<Bytes>, evicts: bool, label: &str) {
+        if evicts && got.is_none() {
+            return;
+        }
         let writes = self.writes.lock();
         let list = writes.get(key).cloned().unwrap_or_default();
         let initial = Written {
@@ -232,6 +264,7 @@ async fn task(
     label: String,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
+    let evicts = store.capabilities().evicts;
     for i in 0..shape.ops {
         let key = shape.keys[rng.random_range(0..shape.keys.len())].clone();
         let value = || Bytes::from(format!("{seed:x}:{i}"));
@@ -246,17 +279,19 @@ async fn task(
                 vec![(key, Some(value())), (other, second)]
             }
             6 | 7 => {
+                let start = history.tick();
                 let got = drive(how, store.get(&key)).await;
                 if let Some(Ok(got)) = got {
-                    history.check_read(&key, &got, &label);
+                    history.check_read(&key, &got, start, evicts, &label);
                 }
                 continue;
             }
             _ => {
+                let start = history.tick();
                 let got = drive(how, store.get_many(&shape.keys)).await;
                 if let Some(Ok(got)) = got {
                     for (k, v) in shape.keys.iter().zip(&got) {
-                        history.check_read(k, v, &label);
+                        history.check_read(k, v, start, evicts, &label);
                     }
                 }
                 continue;
@@ -380,7 +415,8 @@ async fn settle_and_check(
                  {below:?}"
             );
         }
-        history.check_final(key, &served, label);
+        let evicts = subject.store.capabilities().evicts;
+        history.check_final(key, &served, evicts, label);
     }
     // Again after the reads, which repair suspect keys: a replica then scans its upper tier.
     check_scan(subject, prefix, label).await;

@@ -571,3 +571,47 @@ async fn a_suspect_key_is_repaired_by_its_next_read_once_the_upper_tier_works() 
         "served by the upper tier again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_begun_after_a_write_never_joins_a_lower_read_begun_before_it() {
+    let lower = MemoryBackend::new();
+    lower.put(b("k"), b("old")).await.unwrap();
+    let paused = Paused::new(lower.clone());
+    let tiered = Tiered::new(MemoryBackend::new(), paused.clone());
+    let limit = Duration::from_secs(10);
+    // A reader misses and holds "old" from the lower tier.
+    let early = tokio::spawn({
+        let t = tiered.clone();
+        async move { t.get(b"k").await.unwrap() }
+    });
+    tokio::time::timeout(limit, paused.wait_until_paused())
+        .await
+        .expect("the early reader reaches the lower tier");
+    // The key is deleted, acknowledged; a read begun after that must not see "old".
+    assert!(tiered.delete(b"k").await.unwrap());
+    let late = tokio::spawn({
+        let t = tiered.clone();
+        async move { t.get(b"k").await.unwrap() }
+    });
+    // The late reader makes its own lower read (it pauses too), unless it wrongly joined.
+    let _ = tokio::time::timeout(Duration::from_millis(300), paused.wait_until_paused()).await;
+    paused.release_one();
+    paused.release_one();
+    let late = tokio::time::timeout(limit, late)
+        .await
+        .expect("late returns");
+    assert_eq!(late.unwrap(), None, "the late read saw the delete");
+    let early = tokio::time::timeout(limit, early)
+        .await
+        .expect("early returns");
+    assert_eq!(
+        early.unwrap(),
+        Some(b("old")),
+        "the early read was concurrent"
+    );
+    assert_eq!(
+        tiered.upper().get(b"k").await.unwrap(),
+        None,
+        "the early read's fill was skipped"
+    );
+}

@@ -19,6 +19,11 @@
 //!   written key the policy evicted meanwhile becomes an orphan.
 //!
 //! No lock is held across an inner call: the policy's lock is synchronous and short.
+//!
+//! Like an eviction, an orphan's delete may land after a concurrent put of the same key and
+//! drop it: the tier then misses that key (it never serves an older value). That is a
+//! cache's right, which is why `Bounded` reports [`Capabilities::evicts`]; use it as the
+//! upper tier of a [`Tiered`](crate::Tiered) store, not as a store of record.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
