@@ -184,3 +184,20 @@ async fn concurrent_schedules_cache_over_compressed_redb() {
     };
     run_schedules("cache_over_compressed_redb", &subject, schedules(), 9).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_schedules_tiered_as_the_upper_tier() {
+    // A tiered store as the *upper* tier: its writes land through its own protocol (and run
+    // on in the background when dropped), the case a plain backend never exercises.
+    let (top, middle) = (Chaos::new(cache(32)), Chaos::new(redb().await));
+    let bottom = Chaos::new(redb().await);
+    let chaos = vec![top.control(), middle.control(), bottom.control()];
+    let truth = Some(bottom.inner().clone().into_dyn());
+    let store = Tiered::new(Tiered::new(top, middle), bottom).into_dyn();
+    let subject = Subject {
+        store,
+        truth,
+        chaos,
+    };
+    run_schedules("tiered_as_upper", &subject, schedules(), 10).await;
+}
