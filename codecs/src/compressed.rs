@@ -435,4 +435,8 @@ impl<B: StorageBackend> StorageBackend for Compressed<B> {
     async fn flush(&self) -> Result<()> {
         self.inner.flush().await
     }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

@@ -92,4 +92,17 @@ pub trait StorageBackend: Send + Sync + Debug + 'static {
     /// # Behavior
     /// - A backend with nothing to persist (memory) returns `Ok(())` at once.
     fn flush(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Makes every write acknowledged so far durable and reports whether that worked — the
+    /// call to make before exiting. Afterwards the handle stays usable, but nothing is
+    /// promised about writes made after it returned until the next `close` or `flush`.
+    ///
+    /// # Behavior
+    /// - Works on any handle, not only the last one, and reports the first error: a failed
+    ///   final fsync, a storage writer that died, a remote that cannot be reached.
+    /// - Combinators close every tier they hold (the lower one first, it is the truth).
+    /// - The default is [`flush`](Self::flush).
+    fn close(&self) -> impl Future<Output = Result<()>> + Send {
+        self.flush()
+    }
 }

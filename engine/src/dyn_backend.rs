@@ -68,6 +68,9 @@ pub trait DynStorageBackend: Send + Sync + Debug + 'static {
     ) -> BoxFuture<'_, Result<Vec<(Bytes, Bytes)>>>;
     /// See [`StorageBackend::flush`].
     fn dyn_flush(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// See [`StorageBackend::close`].
+    fn dyn_close(&self) -> BoxFuture<'_, Result<()>>;
 }
 
 impl<B: StorageBackend> DynStorageBackend for B {
@@ -99,6 +102,10 @@ impl<B: StorageBackend> DynStorageBackend for B {
     ) -> BoxFuture<'_, Result<Vec<(Bytes, Bytes)>>> {
         Box::pin(self.scan(range, limit))
     }
+    fn dyn_close(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.close())
+    }
+
     fn dyn_flush(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.flush())
     }
@@ -133,6 +140,10 @@ impl StorageBackend for DynBackend {
     ) -> impl Future<Output = Result<Vec<(Bytes, Bytes)>>> + Send {
         (**self).dyn_scan(range, limit)
     }
+    fn close(&self) -> impl Future<Output = Result<()>> + Send {
+        (**self).dyn_close()
+    }
+
     fn flush(&self) -> impl Future<Output = Result<()>> + Send {
         (**self).dyn_flush()
     }

@@ -168,4 +168,9 @@ impl<B: StorageBackend + Clone> StorageBackend for Chaos<B> {
         let roll = self.before(Operation::Flush).await?;
         Self::after(&roll, Operation::Flush, self.inner.flush().await)
     }
+
+    async fn close(&self) -> Result<()> {
+        let roll = self.before(Operation::Close).await?;
+        Self::after(&roll, Operation::Close, self.inner.close().await)
+    }
 }

@@ -115,6 +115,9 @@ macro_rules! forward_writes {
         async fn flush(&self) -> Result<()> {
             self.inner.flush().await
         }
+        async fn close(&self) -> Result<()> {
+            self.inner.close().await
+        }
     };
 }
 
@@ -193,5 +196,9 @@ impl<B: StorageBackend + Clone> StorageBackend for Faulty<B> {
     async fn flush(&self) -> Result<()> {
         self.check(Operation::Flush)?;
         self.inner.flush().await
+    }
+    async fn close(&self) -> Result<()> {
+        self.check(Operation::Close)?;
+        self.inner.close().await
     }
 }

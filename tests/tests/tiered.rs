@@ -615,3 +615,29 @@ async fn a_read_begun_after_a_write_never_joins_a_lower_read_begun_before_it() {
         "the early read's fill was skipped"
     );
 }
+
+#[tokio::test]
+async fn close_reaches_every_tier_and_reports_the_first_error() {
+    let tiered = Tiered::new(MemoryBackend::new(), MemoryBackend::new());
+    tiered.put(b("k"), b("v")).await.unwrap();
+    tiered.close().await.expect("both tiers close");
+
+    // A lower tier that fails to close fails the close (it is the truth).
+    let lower = Faulty::new(MemoryBackend::new(), 0);
+    let err = Tiered::new(MemoryBackend::new(), lower)
+        .close()
+        .await
+        .expect_err("the lower tier's close failed");
+    assert_eq!(err.kind(), strata::ErrorKind::Unavailable);
+
+    // An upper tier's failure is absorbed unless strict, like every upper-tier failure.
+    let upper = || Faulty::new(MemoryBackend::new(), 0);
+    let lenient = Tiered::new(upper(), MemoryBackend::new());
+    lenient.close().await.expect("absorbed");
+    assert_eq!(lenient.stats().upper_errors, 1);
+    let strict = Tiered::builder(upper(), MemoryBackend::new())
+        .strict(true)
+        .build()
+        .unwrap();
+    assert!(strict.close().await.is_err(), "strict: reported");
+}

@@ -161,14 +161,18 @@ impl RedbBackend {
         &self.table[KEYSPACE_TABLE_PREFIX.len()..]
     }
 
-    /// Closes this handle; when it is the last one, waits (off the runtime) for the writer to
-    /// make pending commits durable and release the file.
+    /// Closes this handle and reports whether everything acknowledged is durable: other
+    /// handles keep the file open, so this one flushes (an fsync) and returns its outcome;
+    /// the last one also waits (off the runtime) for the writer to finish and release the
+    /// file, and reports a writer that died instead of hiding it in a log line.
     pub async fn close(self) -> Result<()> {
+        let flushed = self.flush().await;
         let RedbBackend { shared, .. } = self;
-        if let Some(shared) = Arc::into_inner(shared) {
-            blocking::run(move || drop(shared)).await?;
-        }
-        Ok(())
+        let Some(mut shared) = Arc::into_inner(shared) else {
+            return flushed;
+        };
+        let stopped = blocking::run(move || shared.stop_writer()).await?;
+        flushed.and(stopped)
     }
 
     fn db(&self) -> Arc<Database> {
@@ -249,16 +253,34 @@ fn table_name(keyspace: &str) -> Arc<str> {
     Arc::from(format!("{KEYSPACE_TABLE_PREFIX}{keyspace}"))
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Hand the last database reference to the writer, close its channel, and wait: once
-        // the join returns, pending commits are durable and the file lock is released.
+impl Shared {
+    /// Hands the last database reference to the writer, closes its channel, and waits: once
+    /// the join returns, pending commits are durable and the file lock is released.
+    fn stop_writer(&mut self) -> Result<()> {
         self.db.take();
         self.requests.take();
-        if let Some(writer) = self.writer.take()
-            && writer.join().is_err()
-        {
-            tracing::error!("redb writer thread panicked");
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Err(panic)) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no message");
+                Err(Error::unexpected(
+                    Operation::Close,
+                    format!("the redb writer thread panicked: {why}"),
+                )
+                .with_context("backend", "redb"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_writer() {
+            tracing::error!("{e}");
         }
     }
 }
@@ -383,6 +405,14 @@ impl StorageBackend for RedbBackend {
             Ok(out)
         })
         .await
+    }
+
+    /// Flushes (an fsync of everything acknowledged) and reports the outcome, including a
+    /// writer that has stopped; the file stays open for other handles. The inherent
+    /// [`RedbBackend::close`], which takes the handle, also releases the file when it is the
+    /// last one.
+    async fn close(&self) -> Result<()> {
+        self.flush().await
     }
 
     async fn flush(&self) -> Result<()> {

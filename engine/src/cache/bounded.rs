@@ -345,4 +345,8 @@ impl<B: StorageBackend> StorageBackend for Bounded<B> {
     async fn flush(&self) -> Result<()> {
         self.inner.flush().await
     }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

@@ -658,6 +658,15 @@ pub async fn concurrent_same_key_last_write_is_whole(h: &dyn Harness) {
     );
 }
 
+/// `close` on one of several handles succeeds and leaves data readable through the others.
+pub async fn close_succeeds_on_any_handle(h: &dyn Harness) {
+    let (store, ctx) = (open(h).await, CaseContext::new("close_any_handle"));
+    let other = store.clone();
+    store.put(ctx.key("c"), b("v")).await.unwrap();
+    store.close().await.expect("close reports success");
+    assert_eq!(other.get(&ctx.key("c")).await.unwrap(), Some(b("v")));
+}
+
 /// `flush` succeeds and leaves data readable.
 pub async fn flush_succeeds(h: &dyn Harness) {
     let (store, ctx) = (open(h).await, CaseContext::new("flush_succeeds"));
@@ -665,6 +674,16 @@ pub async fn flush_succeeds(h: &dyn Harness) {
     store.flush().await.unwrap();
     store.flush().await.unwrap();
     assert_eq!(store.get(&ctx.key("f")).await.unwrap(), Some(b("v")));
+}
+
+/// Data written, then `close`d, is there after a reopen.
+pub async fn close_then_reopen_keeps_data(h: &dyn Harness) {
+    let (store, ctx) = (open(h).await, CaseContext::new("close_then_reopen"));
+    assert!(store.capabilities().persistent);
+    store.put(ctx.key("k"), b("v")).await.unwrap();
+    store.close().await.expect("close");
+    let store = reopen(h, store).await;
+    assert_eq!(store.get(&ctx.key("k")).await.unwrap(), Some(b("v")));
 }
 
 async fn reopen(h: &dyn Harness, store: DynBackend) -> DynBackend {

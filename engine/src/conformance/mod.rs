@@ -44,7 +44,7 @@ macro_rules! conformance_suite {
             scan_order, scan_bounds, scan_limit, scan_prefix, scan_prefix_with_ff,
             scan_inverted_range_is_empty, scan_sees_deletes, keyspace_isolation,
             keyspace_invalid_name_rejected, concurrent_writers_lose_nothing,
-            concurrent_same_key_last_write_is_whole, flush_succeeds,
+            concurrent_same_key_last_write_is_whole, flush_succeeds, close_succeeds_on_any_handle,
             concurrent_writers_on_one_key_agree_with_the_lower_tier,
             cancelled_put_settles_to_the_lower_tier, cancelled_delete_settles_to_the_lower_tier,
             cancelled_batch_settles_to_the_lower_tier,
@@ -54,7 +54,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!($harness);
         $crate::conformance_suite!(@cases $harness;
             survives_reopen, batch_survives_reopen, delete_survives_reopen,
-            keyspaces_survive_reopen,
+            keyspaces_survive_reopen, close_then_reopen_keeps_data,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -398,6 +398,18 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         }
     }
 
+    /// Waits for writes finishing in the background, then closes the lower tier and the
+    /// upper one; the first error wins (an upper-tier error only when strict).
+    async fn close(&self) -> Result<()> {
+        self.shared.detached.wait_idle().await;
+        let lower = self.lower().close().await;
+        let upper = match self.upper().close().await {
+            Ok(()) => Ok(()),
+            Err(e) => self.upper_failed(e),
+        };
+        lower.and(upper)
+    }
+
     /// Waits for writes finishing in the background, then flushes the lower tier and the
     /// upper one.
     async fn flush(&self) -> Result<()> {
