@@ -16,7 +16,9 @@
 //!
 //! A test must read its count of acknowledged writes *before* calling `cut`: a write
 //! acknowledged under `SyncMode::Full` was synced before its acknowledgement, hence before the
-//! cut, and must be in every image.
+//! cut, and must be in every image. A cut taken from outside mostly falls between two commits,
+//! when nothing is in flight; [`PowerCutStorage::arm`] instead cuts just before the k-th next
+//! write, resize or sync, inside a commit, after running a callback that reads those counts.
 
 use std::fmt;
 use std::io;
@@ -71,6 +73,13 @@ fn write_at(file: &mut Vec<u8>, offset: u64, data: &[u8]) {
     file[start..end].copy_from_slice(data);
 }
 
+/// A cut waiting for the storage's next operations.
+struct Trigger {
+    ops_left: u64,
+    before: Option<Box<dyn FnOnce() + Send>>,
+    fired: Option<PowerCut>,
+}
+
 /// The disk and the page cache over it.
 #[derive(Default)]
 struct Disk {
@@ -82,12 +91,41 @@ struct Disk {
     volatile: Vec<Op>,
     /// Completed `sync_data` calls.
     syncs: u64,
+    trigger: Option<Trigger>,
 }
 
 impl Disk {
     fn issue(&mut self, op: Op) {
+        self.tick();
         op.apply(&mut self.current);
         self.volatile.push(op);
+    }
+
+    /// Counts one operation against an armed trigger; fires it on the last.
+    fn tick(&mut self) {
+        let Some(trigger) = self.trigger.as_mut() else {
+            return;
+        };
+        if trigger.fired.is_some() {
+            return;
+        }
+        trigger.ops_left = trigger.ops_left.saturating_sub(1);
+        if trigger.ops_left == 0 {
+            if let Some(before) = trigger.before.take() {
+                before();
+            }
+            let cut = self.snapshot();
+            if let Some(trigger) = self.trigger.as_mut() {
+                trigger.fired = Some(cut);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> PowerCut {
+        PowerCut {
+            durable: self.durable.clone(),
+            volatile: self.volatile.clone(),
+        }
     }
 }
 
@@ -119,11 +157,29 @@ impl PowerCutStorage {
     /// Cuts the power now: returns what the disk holds and what it may still receive. Holds the
     /// disk's lock, so the cut falls between two writes or syncs, never inside one.
     pub fn cut(&self) -> PowerCut {
+        self.disk.lock().snapshot()
+    }
+
+    /// Arms a cut just before the `ops`-th next write, resize or sync (1: the next one),
+    /// replacing any armed before. `before` runs first, under the disk's lock, so that what it
+    /// records (say, acknowledgement counts) precedes the cut; it must not use this storage.
+    pub fn arm(&self, ops: u64, before: impl FnOnce() + Send + 'static) {
+        self.disk.lock().trigger = Some(Trigger {
+            ops_left: ops.max(1),
+            before: Some(Box::new(before)),
+            fired: None,
+        });
+    }
+
+    /// Whether the armed cut has happened.
+    pub fn fired(&self) -> bool {
         let disk = self.disk.lock();
-        PowerCut {
-            durable: disk.durable.clone(),
-            volatile: disk.volatile.clone(),
-        }
+        disk.trigger.as_ref().is_some_and(|t| t.fired.is_some())
+    }
+
+    /// Disarms the trigger, returning its cut if it happened.
+    pub fn disarm(&self) -> Option<PowerCut> {
+        self.disk.lock().trigger.take().and_then(|t| t.fired)
     }
 
     /// Completed `sync_data` calls so far.
@@ -170,6 +226,7 @@ impl redb::StorageBackend for PowerCutStorage {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut disk = self.disk.lock();
+        disk.tick();
         let Disk {
             durable, volatile, ..
         } = &mut *disk;
@@ -292,5 +349,23 @@ mod tests {
         assert!(seen.contains(&b"aa\0\0\0\0\0\0".to_vec()));
         let restored = PowerCutStorage::from_image(b"abc".to_vec());
         assert_eq!(restored.cut().image(CutKind::Torn, &mut rng), b"abc");
+    }
+
+    #[test]
+    fn an_armed_cut_fires_before_the_kth_operation() {
+        let disk = PowerCutStorage::new();
+        let ran = Arc::new(Mutex::new(false));
+        let flag = ran.clone();
+        disk.arm(3, move || *flag.lock() = true);
+        disk.write(0, b"one").unwrap();
+        disk.sync_data().unwrap();
+        assert!(!disk.fired() && !*ran.lock());
+        disk.write(0, b"two").unwrap();
+        disk.write(0, b"six").unwrap();
+        assert!(disk.fired() && *ran.lock());
+        let cut = disk.disarm().expect("fired");
+        assert_eq!(cut.unsynced(), 0, "cut before the third operation");
+        assert_eq!(cut.image(CutKind::Reordered, &mut StdRng::seed_from_u64(3)), b"one");
+        assert!(disk.disarm().is_none());
     }
 }
