@@ -24,6 +24,8 @@ use tokio::time::timeout;
 const CUTS_PER_ROUND: usize = 10;
 /// Most acknowledged writes between two cuts.
 const MAX_STEP: u64 = 40;
+/// Most storage operations (writes, resizes, syncs) before an armed cut fires.
+const MAX_OPS: u64 = 64;
 /// Bound on every wait: a put, a flush, a reopen, writers reaching a target.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -64,6 +66,10 @@ impl Progress {
     fn acked(&self) -> Vec<u64> {
         self.acked.iter().map(|a| a.load(Ordering::SeqCst)).collect()
     }
+
+    fn flushed(&self) -> Vec<u64> {
+        self.flushed.iter().map(|f| f.load(Ordering::SeqCst)).collect()
+    }
 }
 
 /// What the test knew around one cut, per writer.
@@ -81,6 +87,8 @@ struct AtCut {
 #[derive(Debug, Default)]
 struct Totals {
     images: usize,
+    /// Cuts that caught writes in flight (unsynced), which the torn kinds can mangle.
+    in_flight: usize,
     acked: u64,
     lost: u64,
     most_lost: u64,
@@ -183,20 +191,41 @@ fn check(plan: Plan, at: &AtCut, survived: &[u64], what: &str) -> u64 {
                     "{what}: Checkpoint lost writes of writer {w} covered by a flush ({at:?})"
                 );
             }
+            assert!(
+                lost < u64::from(SyncMode::CHECKPOINT_WRITES),
+                "{what}: Checkpoint lost {lost} writes, more than its write bound"
+            );
         }
         _ => {}
     }
     lost
 }
 
-/// Waits until the writers have acknowledged `target` writes in all.
-async fn wait_for(progress: &Progress, target: u64) {
+/// Cuts the power inside the storage's next `MAX_OPS` operations (mid-commit), or, if the
+/// writers first reach `target` acknowledged writes without that many, right then. Either way
+/// the acknowledgements are read before the cut. Returns them, the cut and where it fell.
+async fn cut_soon(
+    storage: &PowerCutStorage,
+    progress: &Arc<Progress>,
+    target: u64,
+    rng: &mut StdRng,
+) -> (Vec<u64>, Vec<u64>, PowerCut, &'static str) {
+    let recorded = Arc::new(parking_lot::Mutex::new(None));
+    let (record, observed) = (recorded.clone(), progress.clone());
+    storage.arm(rng.random_range(1..=MAX_OPS), move || {
+        *record.lock() = Some((observed.acked(), observed.flushed()));
+    });
     let deadline = Instant::now() + TIMEOUT;
-    while progress.acked().iter().sum::<u64>() < target {
+    while !storage.fired() && progress.acked().iter().sum::<u64>() < target {
         assert!(Instant::now() < deadline, "writers stalled below {target}");
-        tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_micros(100)).await;
     }
+    if let Some(cut) = storage.disarm() {
+        let (acked, flushed) = recorded.lock().take().expect("recorded before the cut");
+        return (acked, flushed, cut, "mid-commit");
+    }
+    let (acked, flushed) = (progress.acked(), progress.flushed());
+    (acked, flushed, storage.cut(), "between writes")
 }
 
 /// One store: writers run while `cuts` power cuts are taken, each checked with every kind.
@@ -223,20 +252,18 @@ async fn round(plan: Plan, round: u32, cuts: usize, rng: &mut StdRng, totals: &m
 
     let mut target = 0;
     for c in 0..cuts {
-        target += rng.random_range(0..=MAX_STEP);
-        wait_for(&progress, target).await;
-        // The order matters: read the acknowledgements, then cut.
-        let acked_before = progress.acked();
-        let flushed_before = progress.flushed.iter().map(|f| f.load(Ordering::SeqCst)).collect();
-        let cut: PowerCut = storage.cut();
+        target = target.max(progress.acked().iter().sum()) + rng.random_range(0..=MAX_STEP);
+        let (acked_before, flushed_before, cut, when) =
+            cut_soon(&storage, &progress, target, rng).await;
         let at = AtCut {
             acked_before,
             flushed_before,
             acked_after: progress.acked(),
         };
+        totals.in_flight += usize::from(cut.unsynced() > 0);
         for kind in CutKind::ALL {
             let what = format!(
-                "{:?} round {round} cut {c} {kind:?} ({} unsynced)",
+                "{:?} round {round} cut {c} {when} {kind:?} ({} unsynced)",
                 plan.mode,
                 cut.unsynced()
             );
@@ -280,8 +307,9 @@ fn run(plan: Plan) -> Totals {
         }
     });
     eprintln!(
-        "{plan:?}: {cuts} cuts, {} images in {:?}: {} acknowledged writes checked, {} lost \
-         (most in one image: {})",
+        "{plan:?}: {cuts} cuts ({} with writes in flight), {} images in {:?}: {} acknowledged \
+         writes checked, {} lost (most in one image: {})",
+        totals.in_flight,
         totals.images,
         started.elapsed(),
         totals.acked,
