@@ -247,7 +247,10 @@ impl redb::StorageBackend for PowerCutStorage {
 }
 
 fn out_of_range() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the disk")
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "read past the end of the disk",
+    )
 }
 
 /// The state of the disk at a power cut: the durable image and the writes still in flight.
@@ -270,8 +273,11 @@ impl PowerCut {
         match kind {
             CutKind::LoseUnsynced => {}
             CutKind::Reordered => {
-                let mut survivors: Vec<&Op> =
-                    self.volatile.iter().filter(|_| rng.random_bool(0.5)).collect();
+                let mut survivors: Vec<&Op> = self
+                    .volatile
+                    .iter()
+                    .filter(|_| rng.random_bool(0.5))
+                    .collect();
                 survivors.shuffle(rng);
                 for op in survivors {
                     op.apply(&mut image);
@@ -345,8 +351,8 @@ mod tests {
             }
         }
         // The second write alone (reordered) and a torn first write both show up.
-        assert!(seen.contains(&b"\0\0\0\0bbbb".to_vec()));
-        assert!(seen.contains(&b"aa\0\0\0\0\0\0".to_vec()));
+        assert!(seen.contains(b"\0\0\0\0bbbb".as_slice()));
+        assert!(seen.contains(b"aa\0\0\0\0\0\0".as_slice()));
         let restored = PowerCutStorage::from_image(b"abc".to_vec());
         assert_eq!(restored.cut().image(CutKind::Torn, &mut rng), b"abc");
     }
@@ -365,7 +371,10 @@ mod tests {
         assert!(disk.fired() && *ran.lock());
         let cut = disk.disarm().expect("fired");
         assert_eq!(cut.unsynced(), 0, "cut before the third operation");
-        assert_eq!(cut.image(CutKind::Reordered, &mut StdRng::seed_from_u64(3)), b"one");
+        assert_eq!(
+            cut.image(CutKind::Reordered, &mut StdRng::seed_from_u64(3)),
+            b"one"
+        );
         assert!(disk.disarm().is_none());
     }
 }

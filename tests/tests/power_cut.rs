@@ -64,11 +64,17 @@ struct Progress {
 
 impl Progress {
     fn acked(&self) -> Vec<u64> {
-        self.acked.iter().map(|a| a.load(Ordering::SeqCst)).collect()
+        self.acked
+            .iter()
+            .map(|a| a.load(Ordering::SeqCst))
+            .collect()
     }
 
     fn flushed(&self) -> Vec<u64> {
-        self.flushed.iter().map(|f| f.load(Ordering::SeqCst)).collect()
+        self.flushed
+            .iter()
+            .map(|f| f.load(Ordering::SeqCst))
+            .collect()
     }
 }
 
@@ -159,7 +165,10 @@ async fn survivors(image: Vec<u8>, round: u32, writers: usize, what: &str) -> Ve
             // Each writer writes in order, one write at a time: a hole would mean a commit
             // survived while an earlier one was lost.
             let prefix = seqs.iter().enumerate().all(|(i, s)| *s == i as u64);
-            assert!(prefix, "{what}: writer {w} survivors are not a prefix: {seqs:?}");
+            assert!(
+                prefix,
+                "{what}: writer {w} survivors are not a prefix: {seqs:?}"
+            );
             seqs.len() as u64
         })
         .collect()
@@ -245,7 +254,14 @@ async fn round(plan: Plan, round: u32, cuts: usize, rng: &mut StdRng, totals: &m
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..plan.writers)
         .map(|w| {
-            let task = write_numbered(store.clone(), round, w, plan, progress.clone(), stop.clone());
+            let task = write_numbered(
+                store.clone(),
+                round,
+                w,
+                plan,
+                progress.clone(),
+                stop.clone(),
+            );
             tokio::spawn(task)
         })
         .collect();
@@ -321,7 +337,10 @@ fn run(plan: Plan) -> Totals {
 
 /// A test where nothing could ever be lost would prove nothing about the other modes.
 fn assert_cuts_can_lose(totals: &Totals) {
-    assert!(totals.lost > 0, "no cut lost anything: is the simulation cutting?");
+    assert!(
+        totals.lost > 0,
+        "no cut lost anything: is the simulation cutting?"
+    );
 }
 
 #[test]

@@ -151,7 +151,10 @@ mod tests {
         let synced = run_groups(SyncMode::normal(8), &[3, 3, 3, 3, 3, 3], 8);
         assert_eq!(synced, [false, false, true, false, false, true]);
         // A group as large as the bound fsyncs at once.
-        assert_eq!(run_groups(SyncMode::normal(8), &[8, 1, 20], 8), [true, false, true]);
+        assert_eq!(
+            run_groups(SyncMode::normal(8), &[8, 1, 20], 8),
+            [true, false, true]
+        );
         // Group commit of any shape never leaves `every` writes unsynced.
         let sizes: Vec<usize> = (0..500).map(|i| (i * 7919) % 13 + 1).collect();
         for every in [1, 2, 8, 16, 100] {
@@ -163,7 +166,11 @@ mod tests {
     fn checkpoint_syncs_at_its_write_bound_and_off_never() {
         let bound = u64::from(SyncMode::CHECKPOINT_WRITES);
         let synced = run_groups(SyncMode::Checkpoint, &vec![5; 1000], bound);
-        assert_eq!(synced.iter().filter(|s| **s).count(), 4, "one per 1024 writes");
+        assert_eq!(
+            synced.iter().filter(|s| **s).count(),
+            4,
+            "one per 1024 writes"
+        );
         assert!(!synced[0], "no fsync before the bound");
         assert!(run(SyncMode::Off, 5000).into_iter().all(|s| !s));
         let p = SyncPolicy::new(SyncMode::Off, Instant::now(), Default::default());
@@ -178,7 +185,11 @@ mod tests {
         let t0 = Instant::now();
         let mut checkpoint = SyncPolicy::new(SyncMode::Checkpoint, t0, Default::default());
         let mut off = SyncPolicy::new(SyncMode::Off, t0, Default::default());
-        assert_eq!(checkpoint.idle_deadline(), None, "nothing unsynced, no deadline");
+        assert_eq!(
+            checkpoint.idle_deadline(),
+            None,
+            "nothing unsynced, no deadline"
+        );
         let t1 = t0 + Duration::from_millis(300);
         checkpoint.committed(Durability::None, 2, t1);
         off.committed(Durability::None, 2, t1);
