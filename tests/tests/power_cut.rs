@@ -56,6 +56,16 @@ struct Plan {
     flush_every: u64,
 }
 
+impl Plan {
+    fn new(mode: SyncMode, writers: usize, flush_every: u64) -> Self {
+        Plan {
+            mode,
+            writers,
+            flush_every,
+        }
+    }
+}
+
 /// Per writer: writes acknowledged so far, and how many of them a completed flush covers.
 struct Progress {
     acked: Vec<AtomicU64>,
@@ -345,58 +355,30 @@ fn assert_cuts_can_lose(totals: &Totals) {
 
 #[test]
 fn power_cut_full() {
-    run(Plan {
-        mode: SyncMode::Full,
-        writers: 1,
-        flush_every: 0,
-    });
+    run(Plan::new(SyncMode::Full, 1, 0));
 }
 
 #[test]
 fn power_cut_full_concurrent() {
-    run(Plan {
-        mode: SyncMode::Full,
-        writers: 4,
-        flush_every: 0,
-    });
+    run(Plan::new(SyncMode::Full, 4, 0));
 }
 
 #[test]
 fn power_cut_normal() {
-    let totals = run(Plan {
-        mode: SyncMode::normal(8),
-        writers: 1,
-        flush_every: 0,
-    });
-    assert_cuts_can_lose(&totals);
+    assert_cuts_can_lose(&run(Plan::new(SyncMode::normal(8), 1, 0)));
 }
 
 #[test]
 fn power_cut_normal_concurrent() {
-    let totals = run(Plan {
-        mode: SyncMode::normal(8),
-        writers: 4,
-        flush_every: 0,
-    });
-    assert_cuts_can_lose(&totals);
+    assert_cuts_can_lose(&run(Plan::new(SyncMode::normal(8), 4, 0)));
 }
 
 #[test]
 fn power_cut_checkpoint() {
-    let totals = run(Plan {
-        mode: SyncMode::Checkpoint,
-        writers: 1,
-        flush_every: 16,
-    });
-    assert_cuts_can_lose(&totals);
+    assert_cuts_can_lose(&run(Plan::new(SyncMode::Checkpoint, 1, 16)));
 }
 
 #[test]
 fn power_cut_off() {
-    let totals = run(Plan {
-        mode: SyncMode::Off,
-        writers: 1,
-        flush_every: 0,
-    });
-    assert_cuts_can_lose(&totals);
+    assert_cuts_can_lose(&run(Plan::new(SyncMode::Off, 1, 0)));
 }
