@@ -1,5 +1,6 @@
 //! Shared test support for Strata: harnesses that open each backend for the conformance
-//! suite, and the helpers the crash tests use. The tests themselves live in `tests/`.
+//! suite, the helpers the crash tests use and a simulated power cut for redb. The tests
+//! themselves live in `tests/`.
 #![deny(missing_docs)]
 
 pub mod chaos;
@@ -7,6 +8,7 @@ pub mod crash;
 pub mod fuzzing;
 pub mod harness;
 pub mod ops;
+pub mod power_cut;
 pub mod records;
 pub mod schedule;
 #[cfg(feature = "remote")]

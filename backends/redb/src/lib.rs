@@ -7,9 +7,9 @@
 //! | mode | redb commit | lost on a crash |
 //! |---|---|---|
 //! | `Full` | `Durability::Immediate`, concurrent writers grouped into one commit | nothing acknowledged |
-//! | `Normal { every: N, interval }` | `None`, with an `Immediate` commit every N commits / after `interval` | at most N-1 commits |
-//! | `Checkpoint` | `None`; `Immediate` on `flush()` and clean close | since the last flush |
-//! | `Off` | `None`; `Immediate` only on `flush()` and clean close | anything since open |
+//! | `Normal { every: N, interval }` | `None`; `Immediate` once N writes (not commits) are unsynced, or `interval` after the last | at most N-1 acknowledged writes |
+//! | `Checkpoint` | `None`; `Immediate` on `flush()`, clean close, 1,024 unsynced writes or a 1 s pause | since the last checkpoint |
+//! | `Off` | `None`; `Immediate` only on `flush()` and clean close | everything since the last flush |
 //!
 //! ```no_run
 //! use strata::{StorageBackend, SyncMode};

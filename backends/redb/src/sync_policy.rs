@@ -1,4 +1,9 @@
 //! Decides, commit by commit, whether redb must fsync (`Immediate`) or may not (`None`).
+//!
+//! The promise of each [`SyncMode`] is counted in *writes* (one per put, delete or batch),
+//! not in commits: under group commit one commit holds many writes, and a count of commits
+//! would let `Normal { every: N }` lose up to `(N - 1) × group size` acknowledged writes.
+//! The invariant: after every commit, unsynced writes stay below the mode's bound.
 
 use std::time::Instant;
 
@@ -9,12 +14,14 @@ use strata::SyncMode;
 
 use crate::stats::WriterCounters;
 
-/// Tracks commits since the last fsync and maps a [`SyncMode`] onto redb's durability levels.
+/// Tracks writes since the last fsync and maps a [`SyncMode`] onto redb's durability levels.
 #[derive(Debug)]
 pub(crate) struct SyncPolicy {
     mode: SyncMode,
-    unsynced_commits: u32,
+    /// Writes committed with `Durability::None` since the last fsync.
+    unsynced_writes: u64,
     last_sync: Instant,
+    last_commit: Instant,
     counters: Arc<WriterCounters>,
 }
 
@@ -22,63 +29,77 @@ impl SyncPolicy {
     pub(crate) fn new(mode: SyncMode, now: Instant, counters: Arc<WriterCounters>) -> Self {
         SyncPolicy {
             mode,
-            unsynced_commits: 0,
+            unsynced_writes: 0,
             last_sync: now,
+            last_commit: now,
             counters,
         }
     }
 
-    /// The durability the next commit needs; `flush_requested` forces an fsync.
-    pub(crate) fn durability_for_next(&self, flush_requested: bool, now: Instant) -> Durability {
-        if flush_requested {
-            return Durability::Immediate;
-        }
-        match self.mode {
-            SyncMode::Full => Durability::Immediate,
-            SyncMode::Normal { every, interval } => {
-                let count_due = self.unsynced_commits + 1 >= every;
-                let time_due = interval.is_some_and(|i| now.duration_since(self.last_sync) >= i);
-                if count_due || time_due {
-                    Durability::Immediate
-                } else {
-                    Durability::None
+    /// The durability the next commit, holding `writes` writes, needs; `flush_requested`
+    /// forces an fsync.
+    pub(crate) fn durability_for_next(
+        &self,
+        flush_requested: bool,
+        writes: usize,
+        now: Instant,
+    ) -> Durability {
+        // Fsync when committing without one would leave `limit` writes unsynced.
+        let reaches = |limit: u32| self.unsynced_writes + writes as u64 >= u64::from(limit);
+        let fsync = flush_requested
+            || match self.mode {
+                SyncMode::Full => true,
+                SyncMode::Normal { every, interval } => {
+                    reaches(every)
+                        || interval.is_some_and(|i| now.duration_since(self.last_sync) >= i)
                 }
-            }
-            _ => Durability::None,
+                SyncMode::Checkpoint => reaches(SyncMode::CHECKPOINT_WRITES),
+                _ => false,
+            };
+        if fsync {
+            Durability::Immediate
+        } else {
+            Durability::None
         }
     }
 
-    /// Records a successful commit made with `durability`.
-    pub(crate) fn committed(&mut self, durability: Durability, now: Instant) {
-        self.counters
-            .record_commit(matches!(durability, Durability::Immediate));
-        if matches!(durability, Durability::Immediate) {
-            self.unsynced_commits = 0;
+    /// Records a successful commit of `writes` writes made with `durability`.
+    pub(crate) fn committed(&mut self, durability: Durability, writes: usize, now: Instant) {
+        let fsynced = matches!(durability, Durability::Immediate);
+        self.counters.record_commit(fsynced);
+        self.last_commit = now;
+        if fsynced {
+            self.unsynced_writes = 0;
             self.last_sync = now;
         } else {
-            self.unsynced_commits = self.unsynced_commits.saturating_add(1);
+            self.unsynced_writes = self.unsynced_writes.saturating_add(writes as u64);
         }
     }
 
-    /// Whether some commits are not yet fsynced.
+    /// Whether some writes are not yet fsynced.
     pub(crate) fn has_unsynced(&self) -> bool {
-        self.unsynced_commits > 0
+        self.unsynced_writes > 0
     }
 
-    /// When an idle writer must fsync on its own (`Normal` with an interval).
+    /// When an idle writer must fsync on its own: `Normal`'s interval after the last fsync,
+    /// `Checkpoint`'s idle checkpoint after the last commit.
     pub(crate) fn idle_deadline(&self) -> Option<Instant> {
+        if !self.has_unsynced() {
+            return None;
+        }
         match self.mode {
             SyncMode::Normal {
                 interval: Some(interval),
                 ..
-            } if self.has_unsynced() => Some(self.last_sync + interval),
+            } => Some(self.last_sync + interval),
+            SyncMode::Checkpoint => Some(self.last_commit + SyncMode::CHECKPOINT_IDLE),
             _ => None,
         }
     }
 
     #[cfg(test)]
-    fn unsynced(&self) -> u32 {
-        self.unsynced_commits
+    fn unsynced(&self) -> u64 {
+        self.unsynced_writes
     }
 }
 
@@ -87,16 +108,24 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn run(mode: SyncMode, commits: usize) -> Vec<bool> {
+    /// Commits groups of the given sizes; returns, per commit, whether it fsynced, and checks
+    /// after each that unsynced writes stay below `bound`.
+    fn run_groups(mode: SyncMode, groups: &[usize], bound: u64) -> Vec<bool> {
         let now = Instant::now();
         let mut p = SyncPolicy::new(mode, now, Default::default());
-        (0..commits)
-            .map(|_| {
-                let d = p.durability_for_next(false, now);
-                p.committed(d, now);
+        groups
+            .iter()
+            .map(|&writes| {
+                let d = p.durability_for_next(false, writes, now);
+                p.committed(d, writes, now);
+                assert!(p.unsynced() < bound, "{mode:?}: {} unsynced", p.unsynced());
                 matches!(d, Durability::Immediate)
             })
             .collect()
+    }
+
+    fn run(mode: SyncMode, commits: usize) -> Vec<bool> {
+        run_groups(mode, &vec![1; commits], u64::MAX)
     }
 
     #[test]
@@ -105,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn normal_syncs_every_nth_commit() {
+    fn normal_syncs_every_nth_write() {
         let synced = run(SyncMode::normal(4), 12);
         assert_eq!(
             synced,
@@ -117,14 +146,61 @@ mod tests {
     }
 
     #[test]
-    fn checkpoint_and_off_sync_only_when_asked() {
-        assert!(run(SyncMode::Checkpoint, 5).into_iter().all(|s| !s));
-        assert!(run(SyncMode::Off, 5).into_iter().all(|s| !s));
+    fn normal_counts_every_write_of_a_group() {
+        // Groups of 3 under every = 8: 3, 6 unsynced, then 9 would pass 7, so it fsyncs.
+        let synced = run_groups(SyncMode::normal(8), &[3, 3, 3, 3, 3, 3], 8);
+        assert_eq!(synced, [false, false, true, false, false, true]);
+        // A group as large as the bound fsyncs at once.
+        assert_eq!(
+            run_groups(SyncMode::normal(8), &[8, 1, 20], 8),
+            [true, false, true]
+        );
+        // Group commit of any shape never leaves `every` writes unsynced.
+        let sizes: Vec<usize> = (0..500).map(|i| (i * 7919) % 13 + 1).collect();
+        for every in [1, 2, 8, 16, 100] {
+            run_groups(SyncMode::normal(every), &sizes, u64::from(every));
+        }
+    }
+
+    #[test]
+    fn checkpoint_syncs_at_its_write_bound_and_off_never() {
+        let bound = u64::from(SyncMode::CHECKPOINT_WRITES);
+        let synced = run_groups(SyncMode::Checkpoint, &vec![5; 1000], bound);
+        assert_eq!(
+            synced.iter().filter(|s| **s).count(),
+            4,
+            "one per 1024 writes"
+        );
+        assert!(!synced[0], "no fsync before the bound");
+        assert!(run(SyncMode::Off, 5000).into_iter().all(|s| !s));
         let p = SyncPolicy::new(SyncMode::Off, Instant::now(), Default::default());
         assert!(matches!(
-            p.durability_for_next(true, Instant::now()),
+            p.durability_for_next(true, 1, Instant::now()),
             Durability::Immediate
         ));
+    }
+
+    #[test]
+    fn checkpoint_idles_into_a_checkpoint_and_off_does_not() {
+        let t0 = Instant::now();
+        let mut checkpoint = SyncPolicy::new(SyncMode::Checkpoint, t0, Default::default());
+        let mut off = SyncPolicy::new(SyncMode::Off, t0, Default::default());
+        assert_eq!(
+            checkpoint.idle_deadline(),
+            None,
+            "nothing unsynced, no deadline"
+        );
+        let t1 = t0 + Duration::from_millis(300);
+        checkpoint.committed(Durability::None, 2, t1);
+        off.committed(Durability::None, 2, t1);
+        // The deadline follows the last commit, not the last fsync: a pause, not a period.
+        assert_eq!(
+            checkpoint.idle_deadline(),
+            Some(t1 + SyncMode::CHECKPOINT_IDLE)
+        );
+        assert_eq!(off.idle_deadline(), None);
+        checkpoint.committed(Durability::Immediate, 0, t1);
+        assert_eq!(checkpoint.idle_deadline(), None);
     }
 
     #[test]
@@ -136,14 +212,14 @@ mod tests {
         };
         let mut p = SyncPolicy::new(mode, t0, Default::default());
         assert_eq!(p.idle_deadline(), None, "nothing unsynced, no deadline");
-        p.committed(Durability::None, t0);
+        p.committed(Durability::None, 1, t0);
         assert_eq!(p.idle_deadline(), Some(t0 + Duration::from_millis(10)));
         let later = t0 + Duration::from_millis(11);
         assert!(matches!(
-            p.durability_for_next(false, later),
+            p.durability_for_next(false, 1, later),
             Durability::Immediate
         ));
-        p.committed(Durability::Immediate, later);
+        p.committed(Durability::Immediate, 1, later);
         assert_eq!(p.unsynced(), 0);
         assert_eq!(p.idle_deadline(), None);
     }

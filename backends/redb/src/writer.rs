@@ -69,7 +69,7 @@ pub(crate) fn run(
         // waits.
         let target = last_group_len.min(config.max_group_size);
         let fsync_due = matches!(
-            policy.durability_for_next(false, Instant::now()),
+            policy.durability_for_next(false, writes_in(&group), Instant::now()),
             Durability::Immediate
         );
         if fsync_due && group.len() < target {
@@ -96,6 +96,14 @@ pub(crate) fn run(
     drop(db);
 }
 
+/// The writes (puts, deletes, batches) among `group`'s requests.
+fn writes_in(group: &[Request]) -> usize {
+    group
+        .iter()
+        .filter(|r| matches!(r, Request::Write { .. }))
+        .count()
+}
+
 /// Moves every request already queued into `group`, up to `max` in all.
 fn gather(requests: &Receiver<Request>, group: &mut Vec<Request>, max: usize) {
     while group.len() < max {
@@ -106,7 +114,8 @@ fn gather(requests: &Receiver<Request>, group: &mut Vec<Request>, max: usize) {
     }
 }
 
-/// Waits for the next request: spins briefly, then sleeps, waking for `Normal`'s interval.
+/// Waits for the next request: spins briefly, then sleeps, waking to fsync for `Normal`'s
+/// interval or `Checkpoint`'s idle checkpoint.
 /// Returns `None` once every sender is gone.
 fn next_request(
     requests: &Receiver<Request>,
@@ -133,7 +142,7 @@ fn next_request(
             Ok(request) => return Some(request),
             Err(RecvTimeoutError::Disconnected) => return None,
             Err(RecvTimeoutError::Timeout) => match commit_empty(db, Durability::Immediate) {
-                Ok(()) => policy.committed(Durability::Immediate, Instant::now()),
+                Ok(()) => policy.committed(Durability::Immediate, 0, Instant::now()),
                 Err(err) => {
                     tracing::warn!(error = %err, "redb: interval fsync failed");
                     return requests.recv().ok();
@@ -146,11 +155,8 @@ fn next_request(
 /// Commits a group and answers every caller in it; empties `group`.
 fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy) {
     let flush_requested = group.iter().any(|r| matches!(r, Request::Flush { .. }));
-    let writes = group
-        .iter()
-        .filter(|r| matches!(r, Request::Write { .. }))
-        .count();
-    let durability = policy.durability_for_next(flush_requested, Instant::now());
+    let writes = writes_in(group);
+    let durability = policy.durability_for_next(flush_requested, writes, Instant::now());
 
     if writes == 0 {
         // Only flushes: one empty durable commit if anything is unsynced.
@@ -160,7 +166,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
             Ok(())
         };
         if result.is_ok() && policy.has_unsynced() {
-            policy.committed(Durability::Immediate, Instant::now());
+            policy.committed(Durability::Immediate, 0, Instant::now());
         }
         answer_flushes(group.drain(..), &result);
         return;
@@ -168,7 +174,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
 
     match apply_in_one_transaction(db, group.iter(), durability) {
         Ok(outcomes) => {
-            policy.committed(durability, Instant::now());
+            policy.committed(durability, writes, Instant::now());
             let mut outcomes = outcomes.into_iter();
             for request in group.drain(..) {
                 match request {
@@ -200,10 +206,10 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
                             ops,
                             reply: oneshot::channel().0,
                         };
-                        let d = policy.durability_for_next(flush_requested, Instant::now());
+                        let d = policy.durability_for_next(flush_requested, 1, Instant::now());
                         let result = apply_in_one_transaction(db, std::iter::once(&single), d);
                         if result.is_ok() {
-                            policy.committed(d, Instant::now());
+                            policy.committed(d, 1, Instant::now());
                         }
                         let _ = reply.send(result.map(|o| o.first().copied().unwrap_or(false)));
                     }
@@ -212,7 +218,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
             }
             let result = if policy.has_unsynced() && !flushes.is_empty() {
                 commit_empty(db, Durability::Immediate)
-                    .inspect(|_| policy.committed(Durability::Immediate, Instant::now()))
+                    .inspect(|_| policy.committed(Durability::Immediate, 0, Instant::now()))
             } else {
                 Ok(())
             };
