@@ -382,3 +382,47 @@ fn power_cut_checkpoint() {
 fn power_cut_off() {
     assert_cuts_can_lose(&run(Plan::new(SyncMode::Off, 1, 0)));
 }
+
+/// `close` on one of several handles (through `Tiered` and `DynBackend` too) makes what was
+/// acknowledged durable: under `Off`, nothing else would before the cut.
+#[test]
+fn power_cut_after_close_on_a_handle_that_is_not_the_last_loses_nothing() {
+    use strata::{IntoDyn, MemoryBackend, StorageBackend, Tiered};
+    runtime().block_on(async {
+        let storage = PowerCutStorage::new();
+        let store = RedbBackend::builder("close.redb")
+            .storage_backend(storage.clone())
+            .sync_mode(SyncMode::Off)
+            .open()
+            .await
+            .unwrap();
+        let keep_open = store.clone();
+        let tiered = Tiered::new(MemoryBackend::new(), store).into_dyn();
+        for i in 0..50u32 {
+            tiered
+                .put(format!("k{i:03}").into(), format!("v{i}").into())
+                .await
+                .unwrap();
+        }
+        let before = storage.cut().image(CutKind::LoseUnsynced, &mut rand::rng());
+        tokio::time::timeout(std::time::Duration::from_secs(20), tiered.close())
+            .await
+            .expect("close returns")
+            .expect("close succeeds");
+        let after = storage.cut().image(CutKind::LoseUnsynced, &mut rand::rng());
+        drop(keep_open);
+        for (image, expect) in [(before, 0), (after, 50)] {
+            let reopened = RedbBackend::builder("close.redb")
+                .storage_backend(PowerCutStorage::from_image(image))
+                .open()
+                .await
+                .expect("the cut image opens");
+            let rows = reopened.scan(strata::KeyRange::all(), None).await.unwrap();
+            assert_eq!(
+                rows.len(),
+                expect,
+                "durable rows (0 before close under Off)"
+            );
+        }
+    });
+}
