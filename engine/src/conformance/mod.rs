@@ -2,12 +2,13 @@
 //! composition must pass.
 //!
 //! Cases are plain async functions taking a [`Harness`], which opens the store under test as
-//! a [`DynBackend`]. Each case writes under a random key prefix of its own, so cases can share
-//! a store (a remote database, say) without seeing each other. The
+//! a [`DynBackend`](crate::DynBackend). Each case writes under a random key prefix of its
+//! own, so cases can share a store (a remote database, say) without seeing each other. The
 //! [`conformance_suite!`](crate::conformance_suite) macro turns the cases into `#[tokio::test]`
 //! functions named after them, so a test reads `<backend>::<case>`; cases that need a
 //! capability (persistence) are generated only when asked for, and assert the capability
-//! they rely on.
+//! they rely on. The `concurrent_*` and `cancelled_*` cases compare what a composition
+//! serves with its lowest tier, which [`Harness::open_with_truth`] hands them.
 //!
 //! ```text
 //! mod memory {
