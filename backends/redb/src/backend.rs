@@ -10,8 +10,8 @@ use crossbeam_channel::Sender;
 use redb::{Database, ReadableDatabase, TableError};
 use strata::validate::{check_batch, check_key, check_keyspace_name, check_put};
 use strata::{
-    BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, KeyRange, Operation, Result, StorageBackend,
-    SyncMode, WriteBatch,
+    BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, ErrorKind, KeyRange, Operation, Result,
+    StorageBackend, SyncMode, WriteBatch,
 };
 use tokio::sync::oneshot;
 
@@ -90,6 +90,19 @@ impl RedbBackend {
         storage: Option<Box<dyn redb::StorageBackend>>,
     ) -> Result<Self> {
         config.validate()?;
+        // redb would take an empty file for a new store: that hides a lost or truncated file.
+        if storage.is_none()
+            && let Ok(meta) = std::fs::metadata(&config.path)
+            && meta.len() == 0
+        {
+            return Err(Error::new(
+                ErrorKind::Corrupted,
+                Operation::Open,
+                "the file is empty, not a redb store (delete it to start a new store)",
+            )
+            .with_context("backend", "redb")
+            .with_context("path", config.path.display()));
+        }
         let mut builder = Database::builder();
         builder.set_cache_size(config.cache_size);
         let opened = match storage {
@@ -171,7 +184,7 @@ impl RedbBackend {
         let Some(mut shared) = Arc::into_inner(shared) else {
             return flushed;
         };
-        let stopped = blocking::run(move || shared.stop_writer()).await?;
+        let stopped = blocking::run(Operation::Close, move || shared.stop_writer()).await?;
         flushed.and(stopped)
     }
 
@@ -236,7 +249,7 @@ impl RedbBackend {
     {
         let db = self.db();
         let table = self.table.clone();
-        blocking::run(move || {
+        blocking::run(op, move || {
             let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
             match txn.open_table(table_def(&table)) {
                 Ok(t) => f(Some(&t)),

@@ -184,12 +184,17 @@ impl RedbBuilder {
 
     /// Opens (or creates) the store, doing the file work off the async runtime.
     pub async fn open(self) -> Result<RedbBackend> {
-        crate::blocking::run(move || RedbBackend::open_with(self.config, self.storage)).await?
+        crate::blocking::run(Operation::Open, move || {
+            RedbBackend::open_with(self.config, self.storage)
+        })
+        .await?
     }
 
     /// Opens (or creates) the store on the calling thread. Do not call from an async task.
     pub fn open_blocking(self) -> Result<RedbBackend> {
-        RedbBackend::open_with(self.config, self.storage)
+        crate::blocking::catch(Operation::Open, move || {
+            RedbBackend::open_with(self.config, self.storage)
+        })?
     }
 
     /// The database path.
