@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::blocking;
 use crate::config::{RedbBuilder, RedbConfig};
-use crate::error::{redb_error, writer_gone};
+use crate::error::{WriterFault, redb_error, writer_gone};
 use crate::stats::{RedbStats, WriterCounters};
 use crate::writer::{self, Request, WriterConfig, table_def};
 
@@ -48,6 +48,8 @@ struct Shared {
     caps: Capabilities,
     config: RedbConfig,
     counters: Arc<WriterCounters>,
+    /// Why the writer stopped, if it stopped on a fault (a panic, a failed final fsync).
+    fault: WriterFault,
     /// Writes sent and not yet answered.
     in_flight: std::sync::atomic::AtomicUsize,
 }
@@ -122,11 +124,12 @@ impl RedbBackend {
         };
         let writer_db = db.clone();
         let counters = Arc::new(WriterCounters::default());
+        let fault = WriterFault::default();
         let writer = std::thread::Builder::new()
             .name("strata-redb-writer".into())
             .spawn({
-                let counters = counters.clone();
-                move || writer::run(writer_db, rx, writer_config, counters)
+                let (counters, fault) = (counters.clone(), fault.clone());
+                move || writer::run(writer_db, rx, writer_config, counters, fault)
             })
             .map_err(|e| {
                 Error::unexpected(Operation::Open, "cannot start the redb writer thread")
@@ -142,6 +145,7 @@ impl RedbBackend {
         let shared = Shared {
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             counters,
+            fault,
             db: Some(db),
             requests: Some(tx),
             writer: Some(writer),
@@ -219,7 +223,9 @@ impl RedbBackend {
             loop {
                 match answer.try_recv() {
                     Ok(result) => return result,
-                    Err(oneshot::error::TryRecvError::Closed) => return Err(writer_gone(op)),
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        return Err(writer_gone(op, &self.shared.fault));
+                    }
                     Err(oneshot::error::TryRecvError::Empty)
                         if std::time::Instant::now() >= until =>
                     {
@@ -229,13 +235,17 @@ impl RedbBackend {
                 }
             }
         }
-        answer.await.map_err(|_| writer_gone(op))?
+        answer
+            .await
+            .map_err(|_| writer_gone(op, &self.shared.fault))?
     }
 
     fn send(&self, op: Operation, request: Request) -> Result<()> {
         match &self.shared.requests {
-            Some(tx) => tx.send(request).map_err(|_| writer_gone(op)),
-            None => Err(writer_gone(op)),
+            Some(tx) => tx
+                .send(request)
+                .map_err(|_| writer_gone(op, &self.shared.fault)),
+            None => Err(writer_gone(op, &self.shared.fault)),
         }
     }
 
@@ -285,7 +295,14 @@ impl Shared {
                 )
                 .with_context("backend", "redb"))
             }
-            _ => Ok(()),
+            _ => match self.fault.lock().clone() {
+                Some(why) => Err(Error::unexpected(
+                    Operation::Close,
+                    format!("the redb writer failed: {why}"),
+                )
+                .with_context("backend", "redb")),
+                None => Ok(()),
+            },
         }
     }
 }
@@ -431,6 +448,8 @@ impl StorageBackend for RedbBackend {
     async fn flush(&self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.send(Operation::Flush, Request::Flush { reply })?;
-        answer.await.map_err(|_| writer_gone(Operation::Flush))?
+        answer
+            .await
+            .map_err(|_| writer_gone(Operation::Flush, &self.shared.fault))?
     }
 }

@@ -37,9 +37,16 @@ pub(crate) fn redb_error(op: Operation, err: impl Into<redb::Error>) -> Error {
         .with_source(err)
 }
 
-/// The error for a call made after the writer thread stopped.
-pub(crate) fn writer_gone(op: Operation) -> Error {
-    Error::new(ErrorKind::Closed, op, "the redb writer thread has stopped")
+/// Why the writer thread stopped, when it stopped on a fault (set once, by the writer).
+pub(crate) type WriterFault = std::sync::Arc<parking_lot::Mutex<Option<String>>>;
+
+/// The error for a call made after the writer thread stopped, saying why if it failed.
+pub(crate) fn writer_gone(op: Operation, fault: &WriterFault) -> Error {
+    let message = match &*fault.lock() {
+        Some(why) => format!("the redb writer thread has stopped: {why}"),
+        None => "the redb writer thread has stopped".to_string(),
+    };
+    Error::new(ErrorKind::Closed, op, message)
         .with_transient(false)
         .with_context("backend", "redb")
 }

@@ -14,7 +14,7 @@ use redb::{Database, Durability, Table, TableDefinition};
 use strata::{BatchOp, Error, Operation, Result, SyncMode};
 use tokio::sync::oneshot;
 
-use crate::error::redb_error;
+use crate::error::{WriterFault, redb_error};
 use crate::stats::WriterCounters;
 use crate::sync_policy::SyncPolicy;
 
@@ -53,6 +53,7 @@ pub(crate) fn run(
     requests: Receiver<Request>,
     config: WriterConfig,
     counters: Arc<WriterCounters>,
+    fault: WriterFault,
 ) {
     let mut policy = SyncPolicy::new(config.sync_mode, Instant::now(), counters.clone());
     let mut group: Vec<Request> = Vec::with_capacity(config.max_group_size);
@@ -86,12 +87,24 @@ pub(crate) fn run(
         // late) does not shrink every following group.
         last_group_len = group.len().max(last_group_len * 7 / 8).max(1);
         counters.record_group(group.len());
-        commit_group(&db, &mut group, &mut policy);
-    }
-    if policy.has_unsynced() {
-        if let Err(err) = commit_empty(&db, Durability::Immediate) {
-            tracing::error!(error = %err, "redb: final fsync at close failed");
+        // redb panics on some damaged pages: the writers of this group are answered (their
+        // reply channels close), the reason is kept for every later call, and the writer
+        // stops — after a panic inside a transaction, redb's state is not to be trusted.
+        if let Err(err) = crate::blocking::catch(Operation::WriteBatch, || {
+            commit_group(&db, &mut group, &mut policy)
+        }) {
+            tracing::error!(error = %err, "redb writer stopped");
+            *fault.lock() = Some(err.to_string());
+            group.clear();
+            drop(db);
+            return;
         }
+    }
+    if policy.has_unsynced()
+        && let Err(err) = commit_empty(&db, Durability::Immediate)
+    {
+        tracing::error!(error = %err, "redb: final fsync at close failed");
+        *fault.lock() = Some(format!("the final fsync at close failed: {err}"));
     }
     drop(db);
 }

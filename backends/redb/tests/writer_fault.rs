@@ -1,0 +1,92 @@
+//! A writer that meets damaged data stops cleanly and says why: later writes fail with the
+//! reason (not a bare "closed"), `close` reports it, and the file can be reopened.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redb::backends::InMemoryBackend;
+use strata::{ErrorKind, StorageBackend, SyncMode};
+use strata_redb::RedbBackend;
+
+/// In-memory storage whose reads return garbage once poisoned (a page gone bad under redb).
+#[derive(Debug, Clone)]
+struct Poisonable {
+    inner: Arc<InMemoryBackend>,
+    poisoned: Arc<AtomicBool>,
+}
+
+impl redb::StorageBackend for Poisonable {
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.inner.read(offset, out)?;
+        if self.poisoned.load(Ordering::SeqCst) {
+            out.iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = (i as u8) ^ 0x5a);
+        }
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.inner.write(offset, data)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_on_damaged_data_fails_cleanly_and_says_why() {
+    let storage = Poisonable {
+        inner: Arc::new(InMemoryBackend::new()),
+        poisoned: Arc::default(),
+    };
+    let store = RedbBackend::builder("poison.redb")
+        .storage_backend(storage.clone())
+        .sync_mode(SyncMode::Full)
+        .cache_size(0)
+        .open()
+        .await
+        .unwrap();
+    for i in 0..500u32 {
+        let key = Bytes::from(format!("k{i:04}"));
+        store.put(key, Bytes::from(vec![1u8; 300])).await.unwrap();
+    }
+    storage.poisoned.store(true, Ordering::SeqCst);
+    let limit = Duration::from_secs(20);
+    let mut errors = Vec::new();
+    for i in 0..20u32 {
+        let key = Bytes::from(format!("k{:04}", i * 17));
+        let put = store.put(key, Bytes::from(vec![2u8; 300]));
+        match tokio::time::timeout(limit, put).await.expect("no hang") {
+            Ok(()) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    assert!(!errors.is_empty(), "writes over garbage pages must fail");
+    for e in &errors {
+        assert!(
+            matches!(e.kind(), ErrorKind::Corrupted | ErrorKind::Closed),
+            "a clean error: {e}"
+        );
+        if e.kind() == ErrorKind::Closed {
+            assert!(
+                e.to_string().contains("damaged"),
+                "a stopped writer says why: {e}"
+            );
+        }
+    }
+    let closed = tokio::time::timeout(limit, store.close())
+        .await
+        .expect("close returns");
+    if errors.iter().any(|e| e.kind() == ErrorKind::Closed) {
+        assert!(closed.is_err(), "close reports the writer's fault");
+    }
+}
