@@ -182,6 +182,11 @@ impl RedbBackend {
     /// handles keep the file open, so this one flushes (an fsync) and returns its outcome;
     /// the last one also waits (off the runtime) for the writer to finish and release the
     /// file, and reports a writer that died instead of hiding it in a log line.
+    ///
+    /// Method resolution picks this by-value method on a `RedbBackend` value; on a
+    /// `&RedbBackend`, or through `Tiered` / `DynBackend`, the trait's
+    /// [`StorageBackend::close`] runs instead: it flushes and reports the same faults but
+    /// leaves the file open until the last handle is dropped.
     pub async fn close(self) -> Result<()> {
         let flushed = self.flush().await;
         let RedbBackend { shared, .. } = self;

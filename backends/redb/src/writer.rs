@@ -55,6 +55,7 @@ pub(crate) fn run(
     counters: Arc<WriterCounters>,
     fault: WriterFault,
 ) {
+    crate::blocking::record_faults_in(&fault);
     let mut policy = SyncPolicy::new(config.sync_mode, Instant::now(), counters.clone());
     let mut group: Vec<Request> = Vec::with_capacity(config.max_group_size);
     let mut last_group_len = 1;
@@ -87,9 +88,11 @@ pub(crate) fn run(
         // late) does not shrink every following group.
         last_group_len = group.len().max(last_group_len * 7 / 8).max(1);
         counters.record_group(group.len());
-        // redb panics on some damaged pages: the writers of this group are answered (their
-        // reply channels close), the reason is kept for every later call, and the writer
-        // stops — after a panic inside a transaction, redb's state is not to be trusted.
+        // redb panics on some damaged pages: the reason is recorded (by the panic hook, before
+        // unwinding closes this group's reply channels, so every caller sees it), and the
+        // writer stops — after a panic inside a transaction, redb's state is not to be
+        // trusted. A write of this group may have committed before the panic: its outcome
+        // is unknown to its caller, like any write whose answer was lost.
         if let Err(err) = crate::blocking::catch(Operation::WriteBatch, || {
             commit_group(&db, &mut group, &mut policy)
         }) {
@@ -317,10 +320,13 @@ fn apply_in_one_transaction<'r>(
 }
 
 /// An empty commit; with `Immediate` it makes every earlier `None` commit durable.
+/// A panic inside redb here is caught (and recorded as the writer's fault by the hook).
 fn commit_empty(db: &Database, durability: Durability) -> Result<()> {
     let op = Operation::Flush;
-    let mut txn = db.begin_write().map_err(|e| redb_error(op, e))?;
-    txn.set_durability(durability)
-        .map_err(|e| redb_error(op, e))?;
-    txn.commit().map_err(|e| redb_error(op, e))
+    crate::blocking::catch(op, || {
+        let mut txn = db.begin_write().map_err(|e| redb_error(op, e))?;
+        txn.set_durability(durability)
+            .map_err(|e| redb_error(op, e))?;
+        txn.commit().map_err(|e| redb_error(op, e))
+    })?
 }
