@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod crash;
 pub mod fuzzing;
 pub mod harness;
+mod history;
 pub mod ops;
 pub mod power_cut;
 pub mod records;

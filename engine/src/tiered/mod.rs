@@ -19,6 +19,7 @@ mod coherence;
 mod detach;
 mod single_flight;
 mod stats;
+mod write;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,11 +31,12 @@ use parking_lot::Mutex;
 use crate::validate::{check_batch, check_key, check_keyspace_name, check_put};
 use crate::{Capabilities, Error, KeyRange, Operation, Result, StorageBackend, WriteBatch};
 pub use builder::{TierMode, TieredBuilder};
-use coherence::{Coherence, Repair};
+use coherence::Coherence;
 use detach::{Detached, RunToEnd};
 use single_flight::Role;
 pub use stats::TierStats;
 use stats::{TierCounters, bump};
+use write::Write;
 
 /// Two backends as one: see the [module docs](self).
 pub struct Tiered<U, L> {
@@ -74,13 +76,6 @@ impl Shared {
             .or_default()
             .clone()
     }
-}
-
-/// A write as the lower tier receives it.
-enum Write {
-    Put(Bytes, Bytes),
-    Delete(Bytes),
-    Batch(WriteBatch),
 }
 
 impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
@@ -188,58 +183,6 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
             Err(e) => self.upper_failed(e)?,
         }
         Ok(())
-    }
-
-    /// Runs a write to its end (even if the caller leaves): intent, lower write, settle.
-    async fn write(&self, write: Write) -> Result<bool> {
-        let this = self.clone();
-        RunToEnd::new(
-            async move { this.write_through(write).await },
-            &self.shared.detached,
-        )
-        .await
-    }
-
-    async fn write_through(self, write: Write) -> Result<bool> {
-        let intent = match &write {
-            Write::Put(key, _) | Write::Delete(key) => self.coherence.begin(std::iter::once(key)),
-            Write::Batch(batch) => self.coherence.begin(batch.ops().iter().map(|op| op.key())),
-        };
-        let lower = self.lower();
-        let outcome = match &write {
-            Write::Put(key, value) => lower.put(key.clone(), value.clone()).await.map(|()| true),
-            Write::Delete(key) => lower.delete(key).await,
-            Write::Batch(batch) => lower.write_batch(batch.clone()).await.map(|()| true),
-        };
-        let applied = outcome.is_ok().then(|| match write {
-            Write::Put(key, value) => {
-                let mut batch = WriteBatch::with_capacity(1);
-                batch.put(key, value);
-                batch
-            }
-            Write::Delete(key) => {
-                let mut batch = WriteBatch::with_capacity(1);
-                batch.delete(key);
-                batch
-            }
-            Write::Batch(batch) => batch,
-        });
-        let repair = match self.shared.mode {
-            TierMode::Cache => Repair::Invalidate,
-            TierMode::Replica => Repair::CopyFrom(lower),
-        };
-        let settled = intent.settle(self.upper(), repair, applied).await;
-        self.counters()
-            .contended_writes
-            .fetch_add(settled.contended, std::sync::atomic::Ordering::Relaxed);
-        if settled.invalidation_failed {
-            bump(&self.counters().invalidation_failures);
-        }
-        let existed = outcome?;
-        if let Some(err) = settled.upper_error {
-            self.upper_failed(err)?;
-        }
-        Ok(existed)
     }
 }
 
