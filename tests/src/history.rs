@@ -82,25 +82,7 @@ impl History {
         } else if evicts {
             return;
         }
-        let writes = self.writes.lock();
-        let list = writes.get(key).cloned().unwrap_or_default();
-        drop(writes);
-        let initial = Written {
-            value: None,
-            start: 0,
-            end: Some(0),
-        };
-        // Overtaken: some write acknowledged before the read began started after it ended.
-        let overtaken = |end: Option<u64>| {
-            end.is_some_and(|end| {
-                list.iter()
-                    .any(|w| w.start > end && w.end.is_some_and(|e| e < start))
-            })
-        };
-        let fresh = std::iter::once(&initial)
-            .chain(list.iter())
-            .filter(|w| w.value == *got)
-            .any(|w| !overtaken(w.end));
+        let (fresh, list) = self.current_at(key, got, start);
         assert!(
             fresh,
             "{label}: a read of {key:?} begun at {start} returned {got:?}, older than a write \
@@ -108,30 +90,40 @@ impl History {
         );
     }
 
-    /// Whether `got` may be the final value of `key`; a store that `evicts` (a bounded
-    /// cache on its own) may also have dropped it, but never kept a stale value.
+    /// Whether `got` may be the final value of `key` — the read rule with every acknowledged
+    /// write counted; a store that `evicts` (a bounded cache on its own) may also have
+    /// dropped it, but never kept a stale value.
     pub(crate) fn check_final(&self, key: &Bytes, got: &Option<Bytes>, evicts: bool, label: &str) {
         if evicts && got.is_none() {
             return;
         }
-        let writes = self.writes.lock();
-        let list = writes.get(key).cloned().unwrap_or_default();
-        let initial = Written {
-            value: None,
-            start: 0,
-            end: Some(0),
-        };
-        let acked_after = |end: Option<u64>| {
-            end.is_some_and(|end| list.iter().any(|w| w.end.is_some() && w.start > end))
-        };
-        let ok = std::iter::once(&initial)
-            .chain(list.iter())
-            .filter(|w| w.value == *got)
-            .any(|w| !acked_after(w.end));
+        let (ok, list) = self.current_at(key, got, u64::MAX);
         assert!(
             ok,
             "{label}: final value {got:?} of {key:?} is not what the writes allow \
              (a lost acknowledged write or a stale survivor); writes: {list:?}"
         );
+    }
+
+    /// Whether some write of `got` (or the initial absence) is not overtaken, as seen at
+    /// `start`: overtaken means a write acknowledged before `start` began after it ended.
+    fn current_at(&self, key: &Bytes, got: &Option<Bytes>, start: u64) -> (bool, Vec<Written>) {
+        let list = self.writes.lock().get(key).cloned().unwrap_or_default();
+        let initial = Written {
+            value: None,
+            start: 0,
+            end: Some(0),
+        };
+        let overtaken = |end: Option<u64>| {
+            end.is_some_and(|end| {
+                list.iter()
+                    .any(|w| w.start > end && w.end.is_some_and(|e| e < start))
+            })
+        };
+        let current = std::iter::once(&initial)
+            .chain(list.iter())
+            .filter(|w| w.value == *got)
+            .any(|w| !overtaken(w.end));
+        (current, list)
     }
 }

@@ -32,6 +32,15 @@ async fn redb() -> RedbBackend {
         .unwrap()
 }
 
+/// A single (non-tiered) store whose one tier is `chaos`: no lower tier to compare with.
+fn single(store: impl IntoDyn, chaos: &Chaos<impl Clone>) -> Subject {
+    Subject {
+        store: store.into_dyn(),
+        truth: None,
+        chaos: vec![chaos.control()],
+    }
+}
+
 fn cache(entries: u64) -> MemoryCache {
     MemoryCache::builder().max_entries(entries).build().unwrap()
 }
@@ -39,51 +48,31 @@ fn cache(entries: u64) -> MemoryCache {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_schedules_memory() {
     let store = Chaos::new(MemoryBackend::new());
-    let chaos = vec![store.control()];
-    let subject = Subject {
-        store: store.into_dyn(),
-        truth: None,
-        chaos,
-    };
+    let subject = single(store.clone(), &store);
     run_schedules("memory", &subject, schedules(), 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_schedules_redb() {
     let store = Chaos::new(redb().await);
-    let chaos = vec![store.control()];
-    let subject = Subject {
-        store: store.into_dyn(),
-        truth: None,
-        chaos,
-    };
+    let subject = single(store.clone(), &store);
     run_schedules("redb", &subject, schedules(), 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_schedules_bounded() {
     let inner = Chaos::new(MemoryBackend::new());
-    let chaos = vec![inner.control()];
-    let store = Bounded::open(inner, PolicyConfig::entries(1_000_000), &[])
+    let store = Bounded::open(inner.clone(), PolicyConfig::entries(1_000_000), &[])
         .await
         .unwrap();
-    let subject = Subject {
-        store: store.into_dyn(),
-        truth: None,
-        chaos,
-    };
+    let subject = single(store, &inner);
     run_schedules("bounded", &subject, schedules(), 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_schedules_compressed() {
     let inner = Chaos::new(MemoryBackend::new());
-    let chaos = vec![inner.control()];
-    let subject = Subject {
-        store: Compressed::new(inner).into_dyn(),
-        truth: None,
-        chaos,
-    };
+    let subject = single(Compressed::new(inner.clone()), &inner);
     run_schedules("compressed", &subject, schedules(), 4).await;
 }
 
