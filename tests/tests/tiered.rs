@@ -17,6 +17,13 @@ fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
 
+/// Every wait on a paused tier is bounded: a hang is a named failure, not a stuck run.
+async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .expect("no progress within 10 s")
+}
+
 #[tokio::test]
 async fn write_through_reaches_both_tiers_and_reads_fill_the_upper() {
     let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
@@ -122,14 +129,14 @@ async fn a_fill_racing_a_write_never_leaves_the_upper_tier_stale() {
         let t = tiered.clone();
         tokio::spawn(async move { t.get(b"k").await.unwrap() })
     };
-    paused.wait_until_paused().await;
+    bounded(paused.wait_until_paused()).await;
     // 2. A writer writes "new" through both tiers and returns.
     tiered.put(b("k"), b("new")).await.unwrap();
     assert_eq!(upper.get(b"k").await.unwrap(), Some(b("new")));
     // 3. The reader resumes and tries to fill the old value.
     paused.release_one();
     assert_eq!(
-        reader.await.unwrap(),
+        bounded(reader).await.unwrap(),
         Some(b("old")),
         "the reader returns what it read"
     );
@@ -146,17 +153,17 @@ async fn a_fill_racing_a_write_never_leaves_the_upper_tier_stale() {
         let t = tiered.clone();
         tokio::spawn(async move { t.get(b"d").await.unwrap() })
     };
-    paused.wait_until_paused().await;
+    bounded(paused.wait_until_paused()).await;
     assert!(tiered.delete(b"d").await.unwrap());
     paused.release_one();
-    reader.await.unwrap();
+    bounded(reader).await.unwrap();
     assert_eq!(
         upper.get(b"d").await.unwrap(),
         None,
         "no resurrection by a stale fill"
     );
     paused.release_one(); // for the next read's pause
-    assert_eq!(tiered.get(b"d").await.unwrap(), None);
+    assert_eq!(bounded(tiered.get(b"d")).await.unwrap(), None);
 }
 
 #[tokio::test]
