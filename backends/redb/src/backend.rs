@@ -50,6 +50,8 @@ struct Shared {
     counters: Arc<WriterCounters>,
     /// Why the writer stopped, if it stopped on a fault (a panic, a failed final fsync).
     fault: WriterFault,
+    /// Values carry checksums (every store created since they exist).
+    checksums: bool,
     /// Writes sent and not yet answered.
     in_flight: std::sync::atomic::AtomicUsize,
 }
@@ -114,9 +116,12 @@ impl RedbBackend {
         let db = opened.map_err(|e| {
             redb_error(Operation::Open, e).with_context("path", config.path.display())
         })?;
+        let checksums = crate::checksum::settle_format(&db, KEYSPACE_TABLE_PREFIX)
+            .map_err(|e| e.with_context("path", config.path.display()))?;
         let db = Arc::new(db);
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_config = WriterConfig {
+            checksums,
             sync_mode: config.sync_mode,
             max_group_size: config.max_group_size,
             spin: config.writer_spin,
@@ -143,6 +148,7 @@ impl RedbBackend {
             ..Capabilities::default()
         };
         let shared = Shared {
+            checksums,
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             counters,
             fault,
@@ -277,6 +283,16 @@ impl RedbBackend {
     }
 }
 
+/// The value a stored value holds: checked and stripped of its checksum when the store has
+/// them, as stored otherwise.
+fn stored_value(checksums: bool, op: Operation, key: &[u8], stored: &[u8]) -> Result<Bytes> {
+    if checksums {
+        crate::checksum::unseal(op, key, stored)
+    } else {
+        Ok(Bytes::copy_from_slice(stored))
+    }
+}
+
 fn table_name(keyspace: &str) -> Arc<str> {
     Arc::from(format!("{KEYSPACE_TABLE_PREFIX}{keyspace}"))
 }
@@ -348,12 +364,15 @@ impl StorageBackend for RedbBackend {
         let key = key.to_vec();
         async move {
             checked?;
+            let checksums = self.shared.checksums;
             self.read(Operation::Get, move |table| {
                 let Some(table) = table else { return Ok(None) };
                 let value = table
                     .get(key.as_slice())
                     .map_err(|e| redb_error(Operation::Get, e))?;
-                Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
+                value
+                    .map(|v| stored_value(checksums, Operation::Get, &key, v.value()))
+                    .transpose()
             })
             .await
         }
@@ -369,16 +388,18 @@ impl StorageBackend for RedbBackend {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
+            let checksums = self.shared.checksums;
             self.read(Operation::GetMany, move |table| {
                 let Some(table) = table else {
                     return Ok(vec![None; keys.len()]);
                 };
+                let op = Operation::GetMany;
                 keys.iter()
                     .map(|k| {
-                        let value = table
-                            .get(k.as_ref())
-                            .map_err(|e| redb_error(Operation::GetMany, e))?;
-                        Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
+                        let value = table.get(k.as_ref()).map_err(|e| redb_error(op, e))?;
+                        value
+                            .map(|v| stored_value(checksums, op, k, v.value()))
+                            .transpose()
                     })
                     .collect()
             })
@@ -418,6 +439,7 @@ impl StorageBackend for RedbBackend {
         if range.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
+        let checksums = self.shared.checksums;
         self.read(Operation::Scan, move |table| {
             let Some(table) = table else {
                 return Ok(Vec::new());
@@ -429,10 +451,8 @@ impl StorageBackend for RedbBackend {
                 .map_err(|e| redb_error(op, e))?
             {
                 let (k, v) = entry.map_err(|e| redb_error(op, e))?;
-                out.push((
-                    Bytes::copy_from_slice(k.value()),
-                    Bytes::copy_from_slice(v.value()),
-                ));
+                let value = stored_value(checksums, op, k.value(), v.value())?;
+                out.push((Bytes::copy_from_slice(k.value()), value));
                 if out.len() >= limit {
                     break;
                 }

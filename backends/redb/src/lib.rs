@@ -27,6 +27,7 @@
 
 mod backend;
 mod blocking;
+mod checksum;
 mod config;
 mod error;
 mod stats;

@@ -44,6 +44,8 @@ pub(crate) struct WriterConfig {
     pub(crate) max_group_size: usize,
     pub(crate) spin: Duration,
     pub(crate) group_wait: Duration,
+    /// Values are stored with a checksum (see `checksum.rs`).
+    pub(crate) checksums: bool,
 }
 
 /// Runs until every sender is dropped, then makes the last commits durable (a clean close)
@@ -94,7 +96,7 @@ pub(crate) fn run(
         // trusted. A write of this group may have committed before the panic: its outcome
         // is unknown to its caller, like any write whose answer was lost.
         if let Err(err) = crate::blocking::catch(Operation::WriteBatch, || {
-            commit_group(&db, &mut group, &mut policy)
+            commit_group(&db, &mut group, &mut policy, config.checksums)
         }) {
             tracing::error!(error = %err, "redb writer stopped");
             *fault.lock() = Some(err.to_string());
@@ -169,7 +171,7 @@ fn next_request(
 }
 
 /// Commits a group and answers every caller in it; empties `group`.
-fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy) {
+fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy, checksums: bool) {
     let flush_requested = group.iter().any(|r| matches!(r, Request::Flush { .. }));
     let writes = writes_in(group);
     let durability = policy.durability_for_next(flush_requested, writes, Instant::now());
@@ -188,7 +190,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
         return;
     }
 
-    match apply_in_one_transaction(db, group.iter(), durability) {
+    match apply_in_one_transaction(db, group.iter(), durability, checksums) {
         Ok(outcomes) => {
             policy.committed(durability, writes, Instant::now());
             let mut outcomes = outcomes.into_iter();
@@ -223,7 +225,8 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
                             reply: oneshot::channel().0,
                         };
                         let d = policy.durability_for_next(flush_requested, 1, Instant::now());
-                        let result = apply_in_one_transaction(db, std::iter::once(&single), d);
+                        let result =
+                            apply_in_one_transaction(db, std::iter::once(&single), d, checksums);
                         if result.is_ok() {
                             policy.committed(d, 1, Instant::now());
                         }
@@ -273,6 +276,7 @@ fn apply_in_one_transaction<'r>(
     db: &Database,
     requests: impl Iterator<Item = &'r Request>,
     durability: Durability,
+    checksums: bool,
 ) -> Result<Vec<bool>> {
     let op = Operation::WriteBatch;
     let mut txn = db.begin_write().map_err(|e| redb_error(op, e))?;
@@ -300,6 +304,11 @@ fn apply_in_one_transaction<'r>(
             let mut removed = false;
             for batch_op in ops {
                 match batch_op {
+                    BatchOp::Put { key, value } if checksums => {
+                        let sealed = crate::checksum::seal(key, value);
+                        kv.insert(key.as_ref(), sealed.as_slice())
+                            .map_err(|e| redb_error(*op, e).with_key(key))?;
+                    }
                     BatchOp::Put { key, value } => {
                         kv.insert(key.as_ref(), value.as_ref())
                             .map_err(|e| redb_error(*op, e).with_key(key))?;
