@@ -3,21 +3,27 @@
 //! A value is stored as `value ‖ crc32(key ‖ value)` (4 bytes, little-endian): the key is in
 //! the sum so a value that lands under another key (a damaged page pointer) is caught too.
 //! Stores written before checksums existed keep working: the store's format is recorded in
-//! a table of its own at creation (`2` = checksummed), and a store that has keyspaces but no
-//! record is format `1` and is read and written as before.
+//! a table of its own at creation (checksummed), and a store that has keyspaces but no
+//! record is legacy and is read and written as before (it is not migrated). The record is
+//! itself guarded (a magic, formats two bits apart), and a missing record over values that
+//! carry checksums is damage, not a legacy store. Not covered: a value copied under the same
+//! key in another keyspace (the keyspace is not in the sum).
 
 use bytes::Bytes;
-use redb::{Database, ReadableDatabase, TableDefinition, TableHandle};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use strata::{Error, ErrorKind, Operation, Result};
 
 use crate::error::redb_error;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("strata.meta");
 const FORMAT_KEY: &str = "format";
+/// The format record carries a magic in its high bits, and the two formats differ in two
+/// bits, so one flipped bit in the record reads as damage, never as the other format.
+const MAGIC: u64 = 0x5354_5241_5441_0000;
 /// Values carry a checksum.
-const CHECKSUMMED: u64 = 2;
+const CHECKSUMMED: u64 = MAGIC | 2;
 /// Values as they were before checksums.
-const LEGACY: u64 = 1;
+const LEGACY: u64 = MAGIC | 1;
 const SUM_LEN: usize = 4;
 
 fn sum(key: &[u8], value: &[u8]) -> u32 {
@@ -64,18 +70,24 @@ pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str) -> Result<bool
         match txn.open_table(META) {
             Ok(table) => {
                 if let Some(format) = table.get(FORMAT_KEY).map_err(|e| redb_error(op, e))? {
-                    return Ok(format.value() >= CHECKSUMMED);
+                    return match format.value() {
+                        CHECKSUMMED => Ok(true),
+                        LEGACY => Ok(false),
+                        other => Err(Error::new(
+                            ErrorKind::Corrupted,
+                            op,
+                            format!("unknown or damaged store format record {other:#x}"),
+                        )
+                        .with_context("backend", "redb")),
+                    };
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(redb_error(op, e)),
         }
     }
+    let legacy = legacy_store(db, keyspace_prefix)?;
     let txn = db.begin_write().map_err(|e| redb_error(op, e))?;
-    let legacy = txn
-        .list_tables()
-        .map_err(|e| redb_error(op, e))?
-        .any(|t| t.name().starts_with(keyspace_prefix));
     let format = if legacy { LEGACY } else { CHECKSUMMED };
     txn.open_table(META)
         .map_err(|e| redb_error(op, e))?
@@ -83,6 +95,37 @@ pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str) -> Result<bool
         .map_err(|e| redb_error(op, e))?;
     txn.commit().map_err(|e| redb_error(op, e))?;
     Ok(format == CHECKSUMMED)
+}
+
+/// A store with keyspaces but no format record was written before checksums — unless its
+/// values carry them, which means the record was lost to damage: then refuse to guess.
+fn legacy_store(db: &Database, keyspace_prefix: &str) -> Result<bool> {
+    let op = Operation::Open;
+    let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+    let names: Vec<String> = txn
+        .list_tables()
+        .map_err(|e| redb_error(op, e))?
+        .map(|t| t.name().to_string())
+        .filter(|name| name.starts_with(keyspace_prefix))
+        .collect();
+    for name in &names {
+        let table = txn
+            .open_table(crate::writer::table_def(name))
+            .map_err(|e| redb_error(op, e))?;
+        let first = table.first().map_err(|e| redb_error(op, e))?;
+        if let Some((key, value)) = first
+            && unseal(op, key.value(), value.value()).is_ok()
+        {
+            return Err(Error::new(
+                ErrorKind::Corrupted,
+                op,
+                "the store's format record is missing but its values carry checksums \
+                 (the file is damaged)",
+            )
+            .with_context("backend", "redb"));
+        }
+    }
+    Ok(!names.is_empty())
 }
 
 #[cfg(test)]

@@ -182,3 +182,45 @@ async fn a_store_from_before_checksums_still_reads_and_writes() {
         Some(Bytes::from_static(b"raw value"))
     );
 }
+
+/// A damaged format record is `Corrupted` at open, never taken for the other format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_format_record_is_corrupted_not_another_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.redb");
+    let store = RedbBackend::builder(&path).open().await.unwrap();
+    store
+        .put(Bytes::from_static(b"k"), Bytes::from_static(b"v"))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("strata.meta");
+    let format = {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let table = txn.open_table(meta).unwrap();
+        table.get("format").unwrap().unwrap().value()
+    };
+    for bit in 0..64 {
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(meta)
+                .unwrap()
+                .insert("format", format ^ (1 << bit))
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = RedbBackend::builder(&path).open().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupted, "bit {bit}: {err}");
+    }
+    // The record lost altogether, over checksummed values: damage, not a legacy store.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(meta).unwrap();
+        txn.commit().unwrap();
+    }
+    let err = RedbBackend::builder(&path).open().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
+}
