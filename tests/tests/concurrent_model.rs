@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use strata::cache::{Bounded, PolicyConfig};
-use strata::{IntoDyn, MemoryBackend, MemoryCache, SyncMode, TierMode, Tiered};
+use strata::{IntoDyn, MemoryBackend, MemoryCache, StorageBackend, SyncMode, TierMode, Tiered};
 use strata_codecs::Compressed;
 use strata_redb::RedbBackend;
 use strata_tests::chaos::Chaos;
@@ -38,6 +38,19 @@ fn single(store: impl IntoDyn, chaos: &Chaos<impl Clone>) -> Subject {
         store: store.into_dyn(),
         truth: None,
         chaos: vec![chaos.control()],
+    }
+}
+
+/// A composition over `bottom`, whose inner backend (read without faults) is the truth.
+fn over<B: StorageBackend + Clone>(
+    store: impl IntoDyn,
+    bottom: &Chaos<B>,
+    chaos: Vec<std::sync::Arc<strata_tests::chaos::ChaosControl>>,
+) -> Subject {
+    Subject {
+        store: store.into_dyn(),
+        truth: Some(bottom.inner().clone().into_dyn()),
+        chaos,
     }
 }
 
@@ -80,19 +93,8 @@ async fn concurrent_schedules_compressed() {
 async fn concurrent_schedules_cache_over_redb() {
     let (upper, lower) = (Chaos::new(cache(64)), Chaos::new(redb().await));
     let chaos = vec![upper.control(), lower.control()];
-    let truth = Some(lower.inner().clone().into_dyn());
-    let store = Tiered::new(upper, lower).into_dyn();
-    run_schedules(
-        "cache_over_redb",
-        &Subject {
-            store,
-            truth,
-            chaos,
-        },
-        schedules(),
-        5,
-    )
-    .await;
+    let subject = over(Tiered::new(upper, lower.clone()), &lower, chaos);
+    run_schedules("cache_over_redb", &subject, schedules(), 5).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,13 +106,7 @@ async fn concurrent_schedules_small_bounded_over_memory() {
         .unwrap();
     let lower = Chaos::new(MemoryBackend::new());
     let chaos = vec![upper_inner.control(), lower.control()];
-    let truth = Some(lower.inner().clone().into_dyn());
-    let store = Tiered::new(upper, lower).into_dyn();
-    let subject = Subject {
-        store,
-        truth,
-        chaos,
-    };
+    let subject = over(Tiered::new(upper, lower.clone()), &lower, chaos);
     run_schedules("bounded_over_memory", &subject, schedules(), 6).await;
 }
 
@@ -119,19 +115,12 @@ async fn concurrent_schedules_three_tiers() {
     let top = Chaos::new(cache(32));
     let (middle, bottom) = (Chaos::new(redb().await), Chaos::new(redb().await));
     let chaos = vec![top.control(), middle.control(), bottom.control()];
-    let truth = Some(bottom.inner().clone().into_dyn());
-    let store = Tiered::new(top, Tiered::new(middle, bottom)).into_dyn();
-    run_schedules(
-        "three_tiers",
-        &Subject {
-            store,
-            truth,
-            chaos,
-        },
-        schedules(),
-        7,
-    )
-    .await;
+    let subject = over(
+        Tiered::new(top, Tiered::new(middle, bottom.clone())),
+        &bottom,
+        chaos,
+    );
+    run_schedules("three_tiers", &subject, schedules(), 7).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -141,23 +130,15 @@ async fn concurrent_schedules_replica() {
         Chaos::new(MemoryBackend::new()),
     );
     let chaos = vec![upper.control(), lower.control()];
-    let truth = Some(lower.inner().clone().into_dyn());
-    let store = Tiered::builder(upper, lower)
-        .mode(TierMode::Replica)
-        .build()
-        .unwrap()
-        .into_dyn();
-    run_schedules(
-        "replica",
-        &Subject {
-            store,
-            truth,
-            chaos,
-        },
-        schedules(),
-        8,
-    )
-    .await;
+    let subject = over(
+        Tiered::builder(upper, lower.clone())
+            .mode(TierMode::Replica)
+            .build()
+            .unwrap(),
+        &lower,
+        chaos,
+    );
+    run_schedules("replica", &subject, schedules(), 8).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -181,12 +162,10 @@ async fn concurrent_schedules_tiered_as_the_upper_tier() {
     let (top, middle) = (Chaos::new(cache(32)), Chaos::new(redb().await));
     let bottom = Chaos::new(redb().await);
     let chaos = vec![top.control(), middle.control(), bottom.control()];
-    let truth = Some(bottom.inner().clone().into_dyn());
-    let store = Tiered::new(Tiered::new(top, middle), bottom).into_dyn();
-    let subject = Subject {
-        store,
-        truth,
+    let subject = over(
+        Tiered::new(Tiered::new(top, middle), bottom.clone()),
+        &bottom,
         chaos,
-    };
+    );
     run_schedules("tiered_as_upper", &subject, schedules(), 10).await;
 }
