@@ -8,6 +8,7 @@ pub mod crash;
 pub mod fuzzing;
 pub mod harness;
 mod history;
+pub mod io_faults;
 pub mod ops;
 pub mod power_cut;
 pub mod records;

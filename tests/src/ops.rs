@@ -7,7 +7,6 @@ use std::ops::Bound;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use strata::{ErrorKind, KeyRange, MemoryBackend, StorageBackend, SyncMode, WriteBatch};
-use strata_redb::RedbBackend;
 
 /// Key limit of the stores under test, small so the fuzzer reaches it.
 pub const MAX_KEY: usize = 16;
@@ -65,10 +64,13 @@ pub enum Op {
 
 /// Decodes a fuzz input into at most 64 operations.
 pub fn decode(data: &[u8]) -> Vec<Op> {
-    let mut u = Unstructured::new(data);
+    decode_ops(&mut Unstructured::new(data))
+}
+
+fn decode_ops(u: &mut Unstructured<'_>) -> Vec<Op> {
     let mut ops = Vec::new();
     while ops.len() < 64 {
-        match Op::arbitrary(&mut u) {
+        match Op::arbitrary(u) {
             Ok(op) => ops.push(op),
             Err(_) => break,
         }
@@ -89,51 +91,43 @@ pub fn run_compressed_input(data: &[u8]) {
     });
 }
 
-/// Runs one fuzz input against a memory store and a redb store (in-memory storage).
+/// Runs one fuzz input against a memory store, then against a redb store on in-memory
+/// storage that fails as the input says (see [`crate::io_faults`]). The input's first bytes
+/// choose the redb store's `SyncMode` and the fault; the rest are operations.
 pub fn run_input(data: &[u8]) {
-    let ops = decode(data);
+    let mut u = Unstructured::new(data);
+    let sync_mode = match u8::arbitrary(&mut u).unwrap_or(0) % 3 {
+        0 => SyncMode::Full,
+        1 => SyncMode::normal(3),
+        _ => SyncMode::Off,
+    };
+    let plan: Option<crate::io_faults::FaultPlan> = Arbitrary::arbitrary(&mut u).unwrap_or(None);
+    let ops = decode_ops(&mut u);
     block_on(async {
-        let memory = MemoryBackend::with_limits(MAX_KEY, MAX_VALUE);
-        check_against_model(&memory, &ops).await;
-        let redb = RedbBackend::builder("fuzz.redb")
-            .storage_backend(redb::backends::InMemoryBackend::new())
-            .sync_mode(SyncMode::Off)
-            .writer_spin(std::time::Duration::ZERO)
-            .max_key_size(MAX_KEY)
-            .max_value_size(MAX_VALUE)
-            .open()
+        let run = async {
+            let memory = MemoryBackend::with_limits(MAX_KEY, MAX_VALUE);
+            check_against_model(&memory, &ops).await;
+            crate::io_faults::run_faulty(sync_mode, plan, &ops).await;
+        };
+        // A hang is a finding too, named rather than waited on.
+        tokio::time::timeout(std::time::Duration::from_secs(30), run)
             .await
-            .expect("open redb");
-        check_against_model(&redb, &ops).await;
-        redb.close().await.expect("close redb");
+            .unwrap_or_else(|_| panic!("{sync_mode:?} {plan:?} {ops:?} hung"));
     });
 }
 
-/// Runs a future on a fresh current-thread runtime (one per fuzz input).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
+thread_local! {
+    /// One runtime per thread, kept across inputs: building one (and its blocking pool's
+    /// threads) per input would cost more than the input.
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime")
-        .block_on(f)
+        .expect("runtime");
 }
 
-/// The outcome a valid operation must have (`Some`), or checks that an invalid one was
-/// refused with `InvalidInput` (`None`).
-fn expect_outcome<T>(
-    result: strata::Result<T>,
-    valid: bool,
-    ctx: &dyn Fn() -> String,
-) -> Option<T> {
-    if valid {
-        Some(result.unwrap_or_else(|e| panic!("{}: {e}", ctx())))
-    } else {
-        let err = result
-            .err()
-            .unwrap_or_else(|| panic!("{}: invalid input accepted", ctx()));
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", ctx());
-        None
-    }
+/// Runs a future on this thread's runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    RUNTIME.with(|runtime| runtime.block_on(f))
 }
 
 fn valid_key(k: &[u8]) -> bool {
@@ -148,6 +142,19 @@ fn to_bound(b: &Option<(FuzzKey, bool)>) -> Bound<Bytes> {
     }
 }
 
+/// The model a store is checked against: every key's value.
+pub type Model = BTreeMap<Bytes, Bytes>;
+
+/// An operation the store failed (valid, yet refused with an error other than `InvalidInput`
+/// for a bad argument).
+#[derive(Debug)]
+pub struct Failed {
+    /// The store's error.
+    pub error: strata::Error,
+    /// For a write, the model had it been applied: a failed write may still have committed.
+    pub if_applied: Option<Model>,
+}
+
 /// Applies `ops` to `store` and to a model, panicking on the first disagreement.
 pub async fn check_against_model<B: StorageBackend>(store: &B, ops: &[Op]) {
     check_with_clock(store, ops, None).await
@@ -159,79 +166,19 @@ pub async fn check_with_clock<B: StorageBackend>(
     ops: &[Op],
     clock: Option<&strata::cache::ManualClock>,
 ) {
-    let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
+    check_from(store, Model::new(), ops, clock).await
+}
+
+/// Like [`check_with_clock`], for a store that already holds `model`.
+pub async fn check_from<B: StorageBackend>(
+    store: &B,
+    mut model: Model,
+    ops: &[Op],
+    clock: Option<&strata::cache::ManualClock>,
+) {
     for (step, op) in ops.iter().enumerate() {
-        let ctx = || format!("step {step}: {op:?} on {store:?}");
-        match op {
-            Op::Put(k, v) => {
-                let (k, v) = (k.bytes(), Bytes::copy_from_slice(v));
-                let valid = valid_key(&k) && v.len() <= MAX_VALUE;
-                if expect_outcome(store.put(k.clone(), v.clone()).await, valid, &ctx).is_some() {
-                    model.insert(k, v);
-                }
-            }
-            Op::Get(k) => {
-                let k = k.bytes();
-                if let Some(got) = expect_outcome(store.get(&k).await, valid_key(&k), &ctx) {
-                    assert_eq!(got, model.get(&k).cloned(), "{}", ctx());
-                }
-            }
-            Op::Delete(k) => {
-                let k = k.bytes();
-                if let Some(removed) = expect_outcome(store.delete(&k).await, valid_key(&k), &ctx) {
-                    assert_eq!(removed, model.remove(&k).is_some(), "{}", ctx());
-                }
-            }
-            Op::GetMany(keys) => {
-                let keys: Vec<Bytes> = keys.iter().map(FuzzKey::bytes).collect();
-                let valid = keys.iter().all(|k| valid_key(k));
-                if let Some(got) = expect_outcome(store.get_many(&keys).await, valid, &ctx) {
-                    let expected: Vec<Option<Bytes>> =
-                        keys.iter().map(|k| model.get(k).cloned()).collect();
-                    assert_eq!(got, expected, "{}", ctx());
-                }
-            }
-            Op::Batch(entries) => {
-                let mut batch = WriteBatch::new();
-                let mut valid = true;
-                for (k, v) in entries {
-                    let k = k.bytes();
-                    valid &= valid_key(&k) && v.as_ref().is_none_or(|v| v.len() <= MAX_VALUE);
-                    match v {
-                        Some(v) => batch.put(k, Bytes::copy_from_slice(v)),
-                        None => batch.delete(k),
-                    };
-                }
-                if expect_outcome(store.write_batch(batch.clone()).await, valid, &ctx).is_some() {
-                    for op in batch.into_ops() {
-                        match op {
-                            strata::BatchOp::Put { key, value } => {
-                                model.insert(key, value);
-                            }
-                            strata::BatchOp::Delete { key } => {
-                                model.remove(&key);
-                            }
-                        }
-                    }
-                }
-            }
-            Op::Scan(start, end, limit) => {
-                let range = KeyRange::new(to_bound(start), to_bound(end));
-                check_scan(store, &model, range, limit.map(usize::from), &ctx).await;
-            }
-            Op::Prefix(prefix, limit) => {
-                let range = KeyRange::prefix(Bytes::copy_from_slice(prefix));
-                check_scan(store, &model, range, limit.map(usize::from), &ctx).await;
-            }
-            Op::Flush => store
-                .flush()
-                .await
-                .unwrap_or_else(|e| panic!("{}: {e}", ctx())),
-            Op::Advance(secs) => {
-                if let Some(clock) = clock {
-                    clock.advance(std::time::Duration::from_secs(u64::from(*secs)));
-                }
-            }
+        if let Err(failed) = apply_op(store, &mut model, op, clock).await {
+            panic!("step {step}: {op:?} on {store:?}: {}", failed.error);
         }
     }
     // Finally the whole contents agree.
@@ -240,17 +187,151 @@ pub async fn check_with_clock<B: StorageBackend>(
     assert_eq!(all, expected, "final contents of {store:?}");
 }
 
+/// Whether `op` may change the store's contents.
+pub fn is_write(op: &Op) -> bool {
+    matches!(op, Op::Put(..) | Op::Delete(_) | Op::Batch(_))
+}
+
+/// Applies one operation to `store` and `model`. Panics when a result disagrees with the
+/// model or an invalid argument is accepted (or refused with the wrong kind); returns the
+/// store's error when a valid operation fails, leaving `model` as it was.
+pub async fn apply_op<B: StorageBackend>(
+    store: &B,
+    model: &mut Model,
+    op: &Op,
+    clock: Option<&strata::cache::ManualClock>,
+) -> Result<(), Failed> {
+    let ctx = || format!("{op:?} on {store:?}");
+    let read_failed = |error| Failed {
+        error,
+        if_applied: None,
+    };
+    match op {
+        Op::Put(k, v) => {
+            let (k, v) = (k.bytes(), Bytes::copy_from_slice(v));
+            let valid = valid_key(&k) && v.len() <= MAX_VALUE;
+            let mut after = model.clone();
+            after.insert(k.clone(), v.clone());
+            write_outcome(store.put(k, v).await, valid, model, after, &ctx)?;
+        }
+        Op::Get(k) => {
+            let k = k.bytes();
+            let got = outcome(store.get(&k).await, valid_key(&k), &ctx).map_err(read_failed)?;
+            if let Some(got) = got {
+                assert_eq!(got, model.get(&k).cloned(), "{}", ctx());
+            }
+        }
+        Op::Delete(k) => {
+            let k = k.bytes();
+            let mut after = model.clone();
+            let existed = after.remove(&k).is_some();
+            let result = store.delete(&k).await;
+            if let Some(removed) = write_outcome(result, valid_key(&k), model, after, &ctx)? {
+                assert_eq!(removed, existed, "{}", ctx());
+            }
+        }
+        Op::GetMany(keys) => {
+            let keys: Vec<Bytes> = keys.iter().map(FuzzKey::bytes).collect();
+            let valid = keys.iter().all(|k| valid_key(k));
+            let got = outcome(store.get_many(&keys).await, valid, &ctx).map_err(read_failed)?;
+            if let Some(got) = got {
+                let expected: Vec<Option<Bytes>> =
+                    keys.iter().map(|k| model.get(k).cloned()).collect();
+                assert_eq!(got, expected, "{}", ctx());
+            }
+        }
+        Op::Batch(entries) => {
+            let mut batch = WriteBatch::new();
+            let mut valid = true;
+            let mut after = model.clone();
+            for (k, v) in entries {
+                let k = k.bytes();
+                valid &= valid_key(&k) && v.as_ref().is_none_or(|v| v.len() <= MAX_VALUE);
+                match v {
+                    Some(v) => {
+                        after.insert(k.clone(), Bytes::copy_from_slice(v));
+                        batch.put(k, Bytes::copy_from_slice(v))
+                    }
+                    None => {
+                        after.remove(&k);
+                        batch.delete(k)
+                    }
+                };
+            }
+            write_outcome(store.write_batch(batch).await, valid, model, after, &ctx)?;
+        }
+        Op::Scan(start, end, limit) => {
+            let range = KeyRange::new(to_bound(start), to_bound(end));
+            let limit = limit.map(usize::from);
+            check_scan(store, model, range, limit, &ctx)
+                .await
+                .map_err(read_failed)?;
+        }
+        Op::Prefix(prefix, limit) => {
+            let range = KeyRange::prefix(Bytes::copy_from_slice(prefix));
+            let limit = limit.map(usize::from);
+            check_scan(store, model, range, limit, &ctx)
+                .await
+                .map_err(read_failed)?;
+        }
+        Op::Flush => store.flush().await.map_err(read_failed)?,
+        Op::Advance(secs) => {
+            if let Some(clock) = clock {
+                clock.advance(std::time::Duration::from_secs(u64::from(*secs)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`outcome`] for a write: on success the model becomes `after`; on failure `after` is what
+/// the store may hold anyway.
+fn write_outcome<T>(
+    result: strata::Result<T>,
+    valid: bool,
+    model: &mut Model,
+    after: Model,
+    ctx: &dyn Fn() -> String,
+) -> Result<Option<T>, Failed> {
+    match outcome(result, valid, ctx) {
+        Ok(Some(value)) => {
+            *model = after;
+            Ok(Some(value))
+        }
+        Ok(None) => Ok(None),
+        Err(error) => Err(Failed {
+            error,
+            if_applied: Some(after),
+        }),
+    }
+}
+
+/// The outcome of a valid operation (`Ok(Some)`, or its error), or checks that an invalid
+/// one was refused with `InvalidInput` (`Ok(None)`).
+fn outcome<T>(
+    result: strata::Result<T>,
+    valid: bool,
+    ctx: &dyn Fn() -> String,
+) -> Result<Option<T>, strata::Error> {
+    if valid {
+        result.map(Some)
+    } else {
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("{}: invalid input accepted", ctx()));
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}: {err}", ctx());
+        Ok(None)
+    }
+}
+
 async fn check_scan<B: StorageBackend>(
     store: &B,
-    model: &BTreeMap<Bytes, Bytes>,
+    model: &Model,
     range: KeyRange,
     limit: Option<usize>,
     ctx: &dyn Fn() -> String,
-) {
-    let got = store
-        .scan(range.clone(), limit)
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+) -> strata::Result<()> {
+    let got = store.scan(range.clone(), limit).await?;
     let expected: Vec<(Bytes, Bytes)> = model
         .iter()
         .filter(|(k, _)| range.contains(k))
@@ -258,4 +339,5 @@ async fn check_scan<B: StorageBackend>(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert_eq!(got, expected, "{}", ctx());
+    Ok(())
 }

@@ -96,13 +96,14 @@ impl RedbBackend {
         config.validate()?;
         // redb would take an empty file for a new store: that hides a lost or truncated file.
         if storage.is_none()
+            && !config.create_over_empty_file
             && let Ok(meta) = std::fs::metadata(&config.path)
             && meta.len() == 0
         {
             return Err(Error::new(
                 ErrorKind::Corrupted,
                 Operation::Open,
-                "the file is empty, not a redb store (delete it to start a new store)",
+                "the file is empty, not a redb store (delete it, or open with create_over_empty_file, to start a new store)",
             )
             .with_context("backend", "redb")
             .with_context("path", config.path.display()));

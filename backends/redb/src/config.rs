@@ -49,6 +49,11 @@ pub struct RedbConfig {
     pub max_key_size: usize,
     /// Largest value accepted, in bytes. Default: [`DEFAULT_MAX_VALUE_SIZE`].
     pub max_value_size: usize,
+    /// Whether a zero-length file at `path` may become a new store. Default `false`: an empty
+    /// file is more often a store that was lost or truncated than one never written, so it is
+    /// refused as `Corrupted` unless the caller says it expects one (a file it created itself,
+    /// with `tempfile` say).
+    pub create_over_empty_file: bool,
 }
 
 impl RedbConfig {
@@ -64,6 +69,7 @@ impl RedbConfig {
             caller_spin: DEFAULT_CALLER_SPIN,
             max_key_size: DEFAULT_MAX_KEY_SIZE,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            create_over_empty_file: false,
         }
     }
 
@@ -174,6 +180,13 @@ impl RedbBuilder {
     /// Sets the largest value accepted (default 16 MiB).
     pub fn max_value_size(mut self, bytes: usize) -> Self {
         self.config.max_value_size = bytes;
+        self
+    }
+
+    /// Lets a zero-length file become a new store (see
+    /// [`RedbConfig::create_over_empty_file`]); a missing file is always created.
+    pub fn create_over_empty_file(mut self, yes: bool) -> Self {
+        self.config.create_over_empty_file = yes;
         self
     }
 

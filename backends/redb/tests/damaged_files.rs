@@ -34,6 +34,17 @@ async fn a_zero_length_file_is_not_taken_for_a_new_store() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left untouched");
     let err = RedbBackend::builder(&path).open_blocking().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
+    // Asked for, it becomes a new store that keeps what it is given.
+    let store = RedbBackend::builder(&path)
+        .create_over_empty_file(true)
+        .open()
+        .await
+        .unwrap();
+    store.put("k".into(), "v".into()).await.unwrap();
+    store.close().await.unwrap();
+    let store = RedbBackend::builder(&path).open().await.unwrap();
+    assert_eq!(store.get(b"k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    store.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
