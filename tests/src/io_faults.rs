@@ -161,6 +161,25 @@ impl redb::StorageBackend for FaultyStorage {
     }
 }
 
+thread_local! {
+    static EMPTY_STORE: std::cell::OnceCell<Vec<u8>> = const { std::cell::OnceCell::new() };
+}
+
+/// The bytes of a new, closed, empty store, made once per thread: opening a copy skips
+/// creating the file and recording its format, which would cost more than a whole input.
+async fn empty_store_image() -> Vec<u8> {
+    if let Some(image) = EMPTY_STORE.with(|cell| cell.get().cloned()) {
+        return image;
+    }
+    let storage = FaultyStorage::new();
+    let store = open_store(storage.clone(), SyncMode::Full)
+        .await
+        .expect("create a store");
+    store.close().await.expect("close the new store");
+    let image = storage.image();
+    EMPTY_STORE.with(|cell| cell.get_or_init(|| image).clone())
+}
+
 /// Opens a small-limit redb store over `storage`.
 pub async fn open_store(
     storage: FaultyStorage,
@@ -178,10 +197,10 @@ pub async fn open_store(
 /// Runs `ops` on a redb store whose storage fails per `plan` (none: no fault), then closes,
 /// reopens and checks it as the module explains. Panics on any disagreement.
 pub async fn run_faulty(sync_mode: SyncMode, plan: Option<FaultPlan>, ops: &[Op]) {
-    let storage = FaultyStorage::new();
+    let storage = FaultyStorage::from_image(empty_store_image().await);
     let store = open_store(storage.clone(), sync_mode)
         .await
-        .expect("open a new store");
+        .expect("open an empty store");
     if let Some(plan) = plan {
         storage.arm(plan);
     }

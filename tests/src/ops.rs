@@ -12,6 +12,9 @@ use strata::{ErrorKind, KeyRange, MemoryBackend, StorageBackend, SyncMode, Write
 pub const MAX_KEY: usize = 16;
 /// Value limit of the stores under test.
 pub const MAX_VALUE: usize = 64;
+/// Operations decoded from one input at most: each write is a redb commit, and short runs
+/// keep the fuzzer near 1,000 inputs per second (the I/O fault can still land on any call).
+pub const MAX_OPS: usize = 32;
 
 /// A key drawn from a small space so operations collide, with 0x00/0xFF edge bytes.
 #[derive(Arbitrary, Debug, Clone)]
@@ -62,14 +65,16 @@ pub enum Op {
     Advance(u16),
 }
 
-/// Decodes a fuzz input into at most 64 operations.
+/// Decodes a fuzz input into at most [`MAX_OPS`] operations.
 pub fn decode(data: &[u8]) -> Vec<Op> {
     decode_ops(&mut Unstructured::new(data))
 }
 
 fn decode_ops(u: &mut Unstructured<'_>) -> Vec<Op> {
     let mut ops = Vec::new();
-    while ops.len() < 64 {
+    // An exhausted `Unstructured` keeps producing (zero-filled) operations: stop when the
+    // input runs out, so a short input is a short run.
+    while ops.len() < MAX_OPS && !u.is_empty() {
         match Op::arbitrary(u) {
             Ok(op) => ops.push(op),
             Err(_) => break,

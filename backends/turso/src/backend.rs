@@ -17,22 +17,24 @@ use strata::{
 };
 use tokio::sync::Mutex;
 
+use crate::clock_file::ClockFile;
 use crate::config::{TursoBuilder, TursoConfig};
 use crate::connector::CountingConnector;
 use crate::error::{from_libsql, timeout};
-use crate::hlc::Hlc;
+use crate::hlc::{Hlc, SystemClock, WallClock};
 use crate::pipeline::{Arg, PipelineReader};
 use crate::resilience::Breaker;
 use crate::sql;
 
-/// Rows per upsert statement: 5 parameters each, under SQLite's 32,766-parameter limit.
-const UPSERT_ROWS_PER_STATEMENT: usize = 6_000;
+/// Rows per upsert statement: 6 parameters each, under SQLite's 32,766-parameter limit.
+const UPSERT_ROWS_PER_STATEMENT: usize = 5_000;
 /// Keys per `IN (…)` list.
 const KEYS_PER_STATEMENT: usize = 30_000;
 
-/// A key-value store in a remote libSQL database. Writes carry hybrid-logical-clock versions
-/// and resolve last-writer-wins on the server; deletes leave tombstones, so the table is
-/// ready for offline sync.
+/// A key-value store in a remote libSQL database. The server arbitrates every write (its
+/// version is `max(hybrid logical clock, stored + 1)`, so an acknowledged write is what later
+/// reads see whatever the clocks say); deletes leave tombstones, so the table is ready for
+/// offline sync.
 ///
 /// Every call has a deadline, transient failures are retried with jittered backoff, and a
 /// circuit breaker makes calls fail in microseconds while the server is down. The auth
@@ -67,7 +69,10 @@ impl TursoBackend {
         TursoBuilder::from_env()
     }
 
-    pub(crate) async fn open_with(config: TursoConfig) -> Result<Self> {
+    pub(crate) async fn open_with(
+        config: TursoConfig,
+        wall_clock: Option<Arc<dyn WallClock>>,
+    ) -> Result<Self> {
         if config.pool_size == 0 || config.resilience.max_attempts == 0 {
             return Err(Error::invalid_input(
                 Operation::Open,
@@ -107,13 +112,13 @@ impl TursoBackend {
             crash_durable: true,
             ..Capabilities::default()
         };
-        let node = config.node_id.unwrap_or_else(rand::random);
+        let hlc = open_clock(&config, wall_clock)?;
         let shared = Shared {
             breaker: Breaker::new(
                 config.resilience.breaker_threshold,
                 config.resilience.breaker_cooldown,
             ),
-            hlc: Hlc::new(node),
+            hlc,
             db,
             pool,
             next: AtomicUsize::new(0),
@@ -132,7 +137,7 @@ impl TursoBackend {
             })
             .await;
         match schema {
-            Ok(()) => {}
+            Ok(()) => backend.settle_format().await?,
             // A read-only token cannot create the schema; it can still read an existing one.
             Err(e) if e.kind() == ErrorKind::Forbidden => {
                 tracing::debug!("turso: schema not created (read-only token)");
@@ -140,6 +145,82 @@ impl TursoBackend {
             Err(e) => return Err(e),
         }
         Ok(backend)
+    }
+
+    /// Records the table's format, migrating a format-1 table (versions with the node packed
+    /// in) first: in one immediate transaction, so two devices opening it at once migrate it
+    /// once.
+    async fn settle_format(&self) -> Result<()> {
+        self.call(Operation::Open, |conn| async move {
+            let tx = conn
+                .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+                .await?;
+            let format = first_integer(tx.query(sql::READ_FORMAT, ()).await?).await?;
+            match format {
+                Some(_) => {}
+                None if first_integer(tx.query(sql::HAS_NODE_COLUMN, ()).await?).await?
+                    == Some(0) =>
+                {
+                    tracing::info!("turso: migrating strata_kv from format 1 to 2");
+                    tx.execute_batch(sql::MIGRATE_FROM_1).await?;
+                }
+                None => {
+                    tx.execute(sql::RECORD_FORMAT, ()).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(format)
+        })
+        .await
+        .and_then(|format| match format {
+            Some(f) if f > sql::FORMAT => Err(Error::new(
+                ErrorKind::Unexpected,
+                Operation::Open,
+                format!(
+                    "strata_kv has format {f}, newer than this Strata reads ({})",
+                    sql::FORMAT
+                ),
+            )
+            .with_context("backend", "turso")),
+            _ => Ok(()),
+        })
+    }
+
+    /// The version of `key`'s record in this keyspace (a tombstone's too), as the server
+    /// holds it now; `None` if the server has never held the key.
+    pub async fn record_version(&self, key: &[u8]) -> Result<Option<RecordVersion>> {
+        check_key(&self.shared.caps, Operation::Get, key)?;
+        let params = Arc::new(vec![self.ks(), Value::Blob(key.to_vec())]);
+        self.call(Operation::Get, |conn| {
+            let params = params.clone();
+            async move {
+                let mut rows = conn
+                    .query(sql::RECORD, Params::Positional(params.to_vec()))
+                    .await?;
+                let Some(row) = rows.next().await? else {
+                    return Ok(None);
+                };
+                let (version, node, deleted) =
+                    (row.get::<i64>(0)?, row.get::<i64>(1)?, row.get::<i64>(2)?);
+                Ok(Some(RecordVersion {
+                    timestamp: u64::try_from(version).unwrap_or(0),
+                    node: u64::try_from(node).unwrap_or(0),
+                    deleted: deleted != 0,
+                }))
+            }
+        })
+        .await
+    }
+
+    /// This handle's node id (stored with every record it writes).
+    pub fn node_id(&self) -> u64 {
+        self.shared.hlc.node()
+    }
+
+    /// Versions read from the server that the skew gate clamped (see
+    /// [`TursoConfig::max_clock_skew`]).
+    pub fn clock_skew_clamps(&self) -> u64 {
+        self.shared.hlc.clamped()
     }
 
     /// TCP connections opened so far (counted for `http://` URLs; 0 for TLS ones).
@@ -253,56 +334,118 @@ impl TursoBackend {
         Arg::Text(self.keyspace.clone())
     }
 
-    /// Upserts `ops` (puts and tombstones) atomically: one statement when it fits, else one
-    /// transaction of several.
-    async fn upsert(&self, op: Operation, ops: Vec<BatchOp>) -> Result<()> {
-        let base = self.shared.hlc.reserve(ops.len());
-        let mut rows: Vec<Value> = Vec::with_capacity(ops.len() * 5);
+    /// Writes `ops` (puts and tombstones) atomically, arbitrated by the server: one statement
+    /// when it fits, else one transaction of several. Returns each stored row's `deleted`
+    /// (for a tombstone: whether it replaced a live value), and moves the clock past every
+    /// stored version (the receive rule).
+    async fn write_rows(&self, op: Operation, ops: Vec<BatchOp>) -> Result<Vec<i64>> {
+        let first = self.shared.hlc.reserve(ops.len()).map_err(|e| {
+            Error::unexpected(op, "cannot persist the clock's lease").with_source(e)
+        })?;
+        let node = Value::Integer(i64::try_from(self.shared.hlc.node()).unwrap_or(i64::MAX));
+        let mut rows: Vec<Value> = Vec::with_capacity(ops.len() * sql::UPSERT_PARAMS);
         for (i, batch_op) in ops.into_iter().enumerate() {
-            let version = Value::Integer(self.shared.hlc.version_at(base, i));
+            let timestamp = first + i as u64;
+            let version = Value::Integer(i64::try_from(timestamp).unwrap_or(i64::MAX));
             let (key, value, deleted) = match batch_op {
                 BatchOp::Put { key, value } => (key, Value::Blob(value.to_vec()), 0),
-                BatchOp::Delete { key } => (key, Value::Null, 1),
+                BatchOp::Delete { key } => (key, Value::Null, sql::TOMBSTONE_OVER_NOTHING),
             };
             rows.extend([
                 self.ks(),
                 Value::Blob(key.to_vec()),
                 value,
                 version,
+                node.clone(),
                 Value::Integer(deleted),
             ]);
         }
         let rows = Arc::new(rows);
-        let row_count = rows.len() / 5;
-        if row_count <= UPSERT_ROWS_PER_STATEMENT {
-            let statement = Arc::new(sql::upsert(row_count));
-            return self
-                .call(op, |conn| {
-                    let (statement, rows) = (statement.clone(), rows.clone());
-                    async move {
-                        conn.execute(&statement, Params::Positional(rows.to_vec()))
-                            .await
-                            .map(|_| ())
+        let stored = self
+            .call(op, |conn| {
+                let rows = rows.clone();
+                async move {
+                    let mut stored = Vec::with_capacity(rows.len() / sql::UPSERT_PARAMS);
+                    let chunk_len = UPSERT_ROWS_PER_STATEMENT * sql::UPSERT_PARAMS;
+                    if rows.len() <= chunk_len {
+                        let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
+                        let result = conn
+                            .query(&statement, Params::Positional(rows.to_vec()))
+                            .await?;
+                        collect_stored(result, &mut stored).await?;
+                        return Ok(stored);
                     }
-                })
-                .await;
-        }
-        self.call(op, |conn| {
-            let rows = rows.clone();
-            async move {
-                let tx = conn.transaction().await?;
-                for chunk in rows.chunks(UPSERT_ROWS_PER_STATEMENT * 5) {
-                    tx.execute(
-                        &sql::upsert(chunk.len() / 5),
-                        Params::Positional(chunk.to_vec()),
-                    )
-                    .await?;
+                    let tx = conn.transaction().await?;
+                    for chunk in rows.chunks(chunk_len) {
+                        let statement = sql::upsert(chunk.len() / sql::UPSERT_PARAMS);
+                        let result = tx
+                            .query(&statement, Params::Positional(chunk.to_vec()))
+                            .await?;
+                        collect_stored(result, &mut stored).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(stored)
                 }
-                tx.commit().await
-            }
-        })
-        .await
+            })
+            .await?;
+        if let Some(max) = stored.iter().map(|(version, _)| *version).max() {
+            self.shared.hlc.observe(u64::try_from(max).unwrap_or(0));
+        }
+        Ok(stored.into_iter().map(|(_, deleted)| deleted).collect())
     }
+}
+
+/// The `(version, deleted)` pairs an upsert's `RETURNING` hands back.
+async fn collect_stored(mut rows: libsql::Rows, out: &mut Vec<(i64, i64)>) -> libsql::Result<()> {
+    while let Some(row) = rows.next().await? {
+        out.push((row.get::<i64>(0)?, row.get::<i64>(1)?));
+    }
+    Ok(())
+}
+
+/// The first column of the first row, if any, as an integer.
+async fn first_integer(mut rows: libsql::Rows) -> libsql::Result<Option<i64>> {
+    match rows.next().await? {
+        Some(row) => Ok(Some(row.get::<i64>(0)?)),
+        None => Ok(None),
+    }
+}
+
+/// The clock for a handle: from the clock file when configured (creating it, or writing an
+/// assigned node id to it), else a fresh random 63-bit node id.
+fn open_clock(config: &TursoConfig, wall: Option<Arc<dyn WallClock>>) -> Result<Hlc> {
+    let wall = wall.unwrap_or_else(|| Arc::new(SystemClock));
+    let Some(path) = &config.clock_file else {
+        let node = config.node_id.unwrap_or_else(|| rand::random::<u64>() >> 1);
+        return Ok(Hlc::new(node, wall, config.max_clock_skew, 0));
+    };
+    let file = match config.node_id {
+        Some(node) => ClockFile::with_node(path, node),
+        None => ClockFile::open_or_create(path),
+    }
+    .map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::InvalidData {
+            ErrorKind::Corrupted
+        } else {
+            ErrorKind::Unexpected
+        };
+        Error::new(kind, Operation::Open, "cannot open the clock file")
+            .with_context("backend", "turso")
+            .with_context("path", path.display())
+            .with_source(e)
+    })?;
+    Ok(Hlc::with_file(wall, config.max_clock_skew, file))
+}
+
+/// A record's version as the server holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordVersion {
+    /// The hybrid-logical-clock timestamp (see [`crate::hlc`]).
+    pub timestamp: u64,
+    /// The node that wrote it.
+    pub node: u64,
+    /// Whether the record is a tombstone.
+    pub deleted: bool,
 }
 
 /// A pooled connection that is replaced by a fresh one when dropped armed: after a transient
@@ -389,28 +532,18 @@ impl StorageBackend for TursoBackend {
 
     async fn put(&self, key: Bytes, value: Bytes) -> Result<()> {
         check_put(&self.shared.caps, Operation::Put, &key, &value)?;
-        self.upsert(Operation::Put, vec![BatchOp::Put { key, value }])
+        self.write_rows(Operation::Put, vec![BatchOp::Put { key, value }])
             .await
+            .map(|_| ())
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool> {
         check_key(&self.shared.caps, Operation::Delete, key)?;
-        let base = self.shared.hlc.reserve(1);
-        let params = Arc::new(vec![
-            self.ks(),
-            Value::Blob(key.to_vec()),
-            Value::Integer(self.shared.hlc.version_at(base, 0)),
-        ]);
-        let changed = self
-            .call(Operation::Delete, |conn| {
-                let params = params.clone();
-                async move {
-                    conn.execute(sql::DELETE, Params::Positional(params.to_vec()))
-                        .await
-                }
-            })
+        let key = Bytes::copy_from_slice(key);
+        let deleted = self
+            .write_rows(Operation::Delete, vec![BatchOp::Delete { key }])
             .await?;
-        Ok(changed > 0)
+        Ok(deleted.first() == Some(&sql::TOMBSTONE_OVER_LIVE))
     }
 
     async fn write_batch(&self, batch: WriteBatch) -> Result<()> {
@@ -418,7 +551,9 @@ impl StorageBackend for TursoBackend {
         if batch.is_empty() {
             return Ok(());
         }
-        self.upsert(Operation::WriteBatch, batch.into_ops()).await
+        self.write_rows(Operation::WriteBatch, batch.into_ops())
+            .await
+            .map(|_| ())
     }
 
     async fn scan(&self, range: KeyRange, limit: Option<usize>) -> Result<Vec<(Bytes, Bytes)>> {

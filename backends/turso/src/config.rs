@@ -1,10 +1,13 @@
 //! Configuration of a Turso/libSQL store and the builder that opens it.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use strata::{DEFAULT_MAX_KEY_SIZE, Error, ErrorKind, Operation, Result};
 
 use crate::TursoBackend;
+use crate::hlc::WallClock;
 use crate::resilience::ResilienceConfig;
 use crate::secret::AuthToken;
 
@@ -12,6 +15,9 @@ use crate::secret::AuthToken;
 pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
 /// Default number of connections (each one hrana stream, used by one call at a time).
 pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Default largest lead of a version read from the server over this device's wall time
+/// before the clock clamps it (see [`TursoConfig::max_clock_skew`]).
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Settings of a Turso/libSQL store. The token never appears in `Debug` output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,8 +35,19 @@ pub struct TursoConfig {
     pub max_key_size: usize,
     /// Largest value accepted. Default [`DEFAULT_MAX_VALUE_SIZE`].
     pub max_value_size: usize,
-    /// This node's id in record versions (ties between devices break by it). Default: random.
-    pub node_id: Option<u16>,
+    /// This device's id, stored with every record it writes (ties between devices break by
+    /// it). Default: the one in [`clock_file`](Self::clock_file), else 63 random bits per
+    /// open. Assign ids (from a device registry) to rule out collisions entirely.
+    pub node_id: Option<u64>,
+    /// A file keeping this device's node id and a lease above every version it issued, so a
+    /// restart never issues a lower one even with the wall clock stepped back. Default:
+    /// none (online writes stay safe without it: the server arbitrates them).
+    pub clock_file: Option<PathBuf>,
+    /// A version read from the server further ahead of this device's wall time than this is
+    /// clamped (counted in [`TursoBackend::clock_skew_clamps`] and logged): one device with a
+    /// clock far ahead must not drag every other one's clock along. Default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`] (5 minutes).
+    pub max_clock_skew: Duration,
 }
 
 /// Builds and opens a [`TursoBackend`]; defaults are in [`TursoConfig`].
@@ -38,6 +55,7 @@ pub struct TursoConfig {
 #[must_use]
 pub struct TursoBuilder {
     config: TursoConfig,
+    wall_clock: Option<Arc<dyn WallClock>>,
 }
 
 impl TursoBuilder {
@@ -51,7 +69,10 @@ impl TursoBuilder {
                 max_key_size: DEFAULT_MAX_KEY_SIZE,
                 max_value_size: DEFAULT_MAX_VALUE_SIZE,
                 node_id: None,
+                clock_file: None,
+                max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             },
+            wall_clock: None,
         }
     }
 
@@ -102,9 +123,30 @@ impl TursoBuilder {
         self
     }
 
-    /// Sets this node's id for record versions.
-    pub fn node_id(mut self, id: u16) -> Self {
+    /// Assigns this device's node id (see [`TursoConfig::node_id`]); with a clock file, the
+    /// id is written to it.
+    pub fn node_id(mut self, id: u64) -> Self {
         self.config.node_id = Some(id);
+        self
+    }
+
+    /// Keeps the node id and the clock's high-water lease in `path` (see
+    /// [`TursoConfig::clock_file`]).
+    pub fn clock_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.clock_file = Some(path.into());
+        self
+    }
+
+    /// Sets the skew gate (see [`TursoConfig::max_clock_skew`]).
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.config.max_clock_skew = skew;
+        self
+    }
+
+    /// Reads wall time from `clock` instead of the system clock: for tests of devices whose
+    /// clocks disagree.
+    pub fn wall_clock(mut self, clock: Arc<dyn WallClock>) -> Self {
+        self.wall_clock = Some(clock);
         self
     }
 
@@ -115,6 +157,6 @@ impl TursoBuilder {
 
     /// Connects, creating the schema if missing.
     pub async fn open(self) -> Result<TursoBackend> {
-        TursoBackend::open_with(self.config).await
+        TursoBackend::open_with(self.config, self.wall_clock).await
     }
 }

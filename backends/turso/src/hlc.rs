@@ -1,76 +1,255 @@
-//! Hybrid logical clock versions: ordered across restarts and devices, ties broken by node.
+//! A hybrid logical clock: timestamps that never go back on one device (across restarts too,
+//! with a [`ClockFile`](crate::ClockFile)), move past every timestamp the device reads from
+//! the server (the receive rule), and do not let one far-off device drag the others along
+//! (the skew gate).
 //!
-//! A version is `(((ms since 2024) << 14 | counter) << 10) | node`: 39 bits of wall time,
-//! 14 of logical counter, 10 of node id — 63 bits, a positive SQLite INTEGER. Versions from
-//! one clock strictly increase even if the wall clock goes backwards.
+//! A timestamp is `ms since 2024-01-01 << 20 | counter`: 43 bits of milliseconds (enough
+//! until the year 2302) and 20 of logical counter (a million per millisecond), 63 bits in all:
+//! a positive SQLite `INTEGER` that sorts like the time it stands for. The writing node's id
+//! is a separate column, so ties between devices break deterministically.
+//!
+//! Why not the `uhlc` crate: its timestamps are NTP64 values that exceed `i64::MAX` (SQLite's
+//! integer) from 2038, its clock source is a function pointer (no per-handle clock to test
+//! skewed devices side by side), and it keeps no high-water mark across restarts.
 
+use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const EPOCH_MS: u64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
-const NODE_BITS: u32 = 10;
-const COUNTER_BITS: u32 = 14;
+use parking_lot::Mutex;
+
+use crate::clock_file::ClockFile;
+
+/// 2024-01-01T00:00:00Z in ms since the UNIX epoch: timestamps count from here.
+pub const EPOCH_MS: u64 = 1_704_067_200_000;
+/// Bits of logical counter below the milliseconds.
+pub const COUNTER_BITS: u32 = 20;
+/// The largest timestamp (63 bits).
+const MAX_TIMESTAMP: u64 = i64::MAX as u64;
+
+/// Where a clock reads the wall time. Swap it to test devices whose clocks disagree.
+pub trait WallClock: Send + Sync + fmt::Debug {
+    /// Milliseconds since the UNIX epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl WallClock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// The timestamp at the start of wall-clock millisecond `unix_ms` (counter 0).
+pub fn timestamp_at(unix_ms: u64) -> u64 {
+    (unix_ms.saturating_sub(EPOCH_MS) << COUNTER_BITS).min(MAX_TIMESTAMP)
+}
+
+/// The wall-clock millisecond (since the UNIX epoch) of `timestamp`.
+pub fn unix_ms_of(timestamp: u64) -> u64 {
+    (timestamp >> COUNTER_BITS) + EPOCH_MS
+}
 
 /// A hybrid logical clock for one node.
 #[derive(Debug)]
-pub(crate) struct Hlc {
-    /// Last issued (time << COUNTER_BITS | counter).
-    last: AtomicU64,
+pub struct Hlc {
+    wall: Arc<dyn WallClock>,
     node: u64,
+    max_skew: Duration,
+    /// The last timestamp issued or observed.
+    last: Mutex<u64>,
+    /// Persists a lease above every timestamp issued, so a restart starts above it.
+    file: Option<Mutex<ClockFile>>,
+    clamped: AtomicU64,
 }
 
 impl Hlc {
-    pub(crate) fn new(node: u16) -> Self {
+    /// A clock for `node` reading `wall`, never issuing at or below `floor`, clamping
+    /// observed timestamps more than `max_skew` ahead of its wall time.
+    pub fn new(node: u64, wall: Arc<dyn WallClock>, max_skew: Duration, floor: u64) -> Self {
         Hlc {
-            last: AtomicU64::new(0),
-            node: u64::from(node) & ((1 << NODE_BITS) - 1),
+            wall,
+            node,
+            max_skew,
+            last: Mutex::new(floor),
+            file: None,
+            clamped: AtomicU64::new(0),
         }
     }
 
-    /// Reserves `n` consecutive versions and returns the first; the others follow at
-    /// `version_at(first, i)`.
-    pub(crate) fn reserve(&self, n: usize) -> u64 {
-        let physical = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let now = physical.saturating_sub(EPOCH_MS) << COUNTER_BITS;
-        let mut last = self.last.load(Ordering::Relaxed);
-        loop {
-            let base = now.max(last + 1);
-            match self.last.compare_exchange_weak(
-                last,
-                base + n as u64 - 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return base,
-                Err(actual) => last = actual,
-            }
-        }
+    /// A clock whose node id and high-water mark live in `file`.
+    pub fn with_file(wall: Arc<dyn WallClock>, max_skew: Duration, file: ClockFile) -> Self {
+        let mut hlc = Hlc::new(file.node(), wall, max_skew, file.lease());
+        hlc.file = Some(Mutex::new(file));
+        hlc
     }
 
-    /// The `i`-th version of a reservation starting at `base`.
-    pub(crate) fn version_at(&self, base: u64, i: usize) -> i64 {
-        (((base + i as u64) << NODE_BITS) | self.node) as i64
+    /// This clock's node id.
+    pub fn node(&self) -> u64 {
+        self.node
+    }
+
+    /// The wall time as a timestamp (counter 0).
+    pub fn physical(&self) -> u64 {
+        timestamp_at(self.wall.now_ms())
+    }
+
+    /// Reserves `n` consecutive timestamps above every one issued or observed, and returns
+    /// the first. With a clock file, the lease covering them is on disk before they are used.
+    pub fn reserve(&self, n: usize) -> std::io::Result<u64> {
+        let n = u64::try_from(n.max(1)).unwrap_or(u64::MAX);
+        let physical = self.physical();
+        let mut last = self.last.lock();
+        let first = physical.max(last.saturating_add(1)).min(MAX_TIMESTAMP - n);
+        let end = first + n - 1;
+        if let Some(file) = &self.file {
+            file.lock().cover(end)?;
+        }
+        *last = end;
+        Ok(first)
+    }
+
+    /// The receive rule: moves the clock past `timestamp`, read from the server. A timestamp
+    /// more than `max_skew` ahead of this device's wall time is clamped to that bound (and
+    /// counted): one device with a clock far ahead must not drag every other one along.
+    pub fn observe(&self, timestamp: u64) {
+        let bound = timestamp_at(
+            self.wall
+                .now_ms()
+                .saturating_add(u64::try_from(self.max_skew.as_millis()).unwrap_or(u64::MAX)),
+        );
+        let accepted = if timestamp > bound {
+            self.clamped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                ahead_ms = unix_ms_of(timestamp).saturating_sub(self.wall.now_ms()),
+                "turso: a version from a clock further ahead than max_clock_skew was clamped"
+            );
+            bound
+        } else {
+            timestamp
+        };
+        let mut last = self.last.lock();
+        *last = (*last).max(accepted);
+    }
+
+    /// The last timestamp issued or observed.
+    pub fn last(&self) -> u64 {
+        *self.last.lock()
+    }
+
+    /// Observed timestamps clamped by the skew gate so far.
+    pub fn clamped(&self) -> u64 {
+        self.clamped.load(Ordering::Relaxed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicI64;
+
+    /// A wall clock the test moves by hand.
+    #[derive(Debug, Default)]
+    struct Manual(AtomicI64);
+
+    impl Manual {
+        fn at(ms: u64) -> Arc<Self> {
+            Arc::new(Manual(AtomicI64::new(ms as i64)))
+        }
+        fn set(&self, ms: u64) {
+            self.0.store(ms as i64, Ordering::SeqCst);
+        }
+    }
+
+    impl WallClock for Manual {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::SeqCst) as u64
+        }
+    }
+
+    const NOW: u64 = 1_790_000_000_000; // 2026-09
 
     #[test]
-    fn versions_increase_and_carry_the_node() {
-        let hlc = Hlc::new(7);
-        let a = hlc.reserve(3);
-        let b = hlc.reserve(1);
+    fn timestamps_increase_even_when_the_wall_clock_steps_back() {
+        let wall = Manual::at(NOW);
+        let hlc = Hlc::new(7, wall.clone(), Duration::from_secs(300), 0);
+        let a = hlc.reserve(3).unwrap();
+        let b = hlc.reserve(1).unwrap();
         assert!(b >= a + 3);
-        let (v0, v2, vb) = (
-            hlc.version_at(a, 0),
-            hlc.version_at(a, 2),
-            hlc.version_at(b, 0),
+        wall.set(NOW - 600_000);
+        let c = hlc.reserve(1).unwrap();
+        assert!(c > b, "the clock went back with the wall clock");
+        assert_eq!(hlc.node(), 7);
+    }
+
+    #[test]
+    fn a_floor_from_before_a_restart_is_never_issued_again() {
+        let before = Hlc::new(1, Manual::at(NOW), Duration::from_secs(300), 0);
+        let issued = before.reserve(1).unwrap();
+        // Restarted with the wall clock ten minutes back: the floor keeps it above.
+        let after = Hlc::new(
+            1,
+            Manual::at(NOW - 600_000),
+            Duration::from_secs(300),
+            issued,
         );
-        assert!(v0 < v2 && v2 < vb && v0 > 0);
-        assert_eq!(v0 & 0x3FF, 7);
+        assert!(after.reserve(1).unwrap() > issued);
+    }
+
+    #[test]
+    fn the_receive_rule_moves_past_what_it_reads() {
+        let hlc = Hlc::new(1, Manual::at(NOW), Duration::from_secs(300), 0);
+        let remote = timestamp_at(NOW + 60_000) + 5; // a device one minute ahead
+        hlc.observe(remote);
+        assert!(hlc.reserve(1).unwrap() > remote);
+        assert_eq!(hlc.clamped(), 0);
+    }
+
+    #[test]
+    fn the_skew_gate_clamps_a_clock_far_ahead() {
+        let hlc = Hlc::new(1, Manual::at(NOW), Duration::from_secs(300), 0);
+        hlc.observe(timestamp_at(NOW + 3_600_000)); // one hour ahead
+        assert_eq!(hlc.clamped(), 1);
+        let next = hlc.reserve(1).unwrap();
+        assert!(
+            next <= timestamp_at(NOW + 300_000) + 1,
+            "clamped to now + max skew"
+        );
+        assert!(next > timestamp_at(NOW + 299_999));
+    }
+
+    #[test]
+    fn the_time_field_lasts_past_2100() {
+        let year_2100_ms = 4_102_444_800_000; // 2100-01-01
+        let year_2300_ms = 10_413_792_000_000; // 2300-01-01
+        for ms in [year_2100_ms, year_2300_ms] {
+            let ts = timestamp_at(ms);
+            assert!(ts < MAX_TIMESTAMP && i64::try_from(ts).is_ok());
+            assert_eq!(unix_ms_of(ts), ms);
+            assert!(timestamp_at(ms + 1) > ts + (1 << COUNTER_BITS) - 1);
+        }
+        let hlc = Hlc::new(1, Manual::at(year_2300_ms), Duration::from_secs(300), 0);
+        let a = hlc.reserve(2).unwrap();
+        assert_eq!(unix_ms_of(a), year_2300_ms);
+    }
+
+    #[test]
+    fn a_million_timestamps_within_one_millisecond_stay_ordered() {
+        let hlc = Hlc::new(1, Manual::at(NOW), Duration::from_secs(300), 0);
+        let first = hlc.reserve(1).unwrap();
+        let mut prev = first;
+        for _ in 0..(1 << COUNTER_BITS) {
+            let t = hlc.reserve(1).unwrap();
+            assert!(t > prev);
+            prev = t;
+        }
+        // Past the counter's room the clock borrows the next millisecond, still ordered.
+        assert_eq!(unix_ms_of(prev), NOW + 1);
     }
 }

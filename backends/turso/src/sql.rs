@@ -4,14 +4,17 @@
 //! `tests/no_sql_from_data.rs` scans this crate's source to keep it that way.
 
 /// The table, with room for offline sync: `version` is the record's hybrid-logical-clock
-/// version (last writer wins), `seq` a server-side change sequence set by a trigger, and
-/// `deleted` marks tombstones so deletes replicate too.
+/// timestamp and `node` the id of the device that wrote it (ties break by node), `seq` a
+/// server-side change sequence set by a trigger, and `deleted` marks tombstones so deletes
+/// replicate too (0: live; 1: a tombstone that replaced a live value in its last write; 2: a
+/// tombstone over nothing or over a tombstone). `strata_meta` records the format.
 pub(crate) const SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS strata_kv (
     keyspace TEXT NOT NULL,
     key BLOB NOT NULL,
     value BLOB,
     version INTEGER NOT NULL,
+    node INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL DEFAULT 0,
     deleted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (keyspace, key)
@@ -24,7 +27,24 @@ END;
 CREATE TRIGGER IF NOT EXISTS strata_kv_seq_update AFTER UPDATE OF value, version, deleted ON strata_kv BEGIN
     UPDATE strata_kv SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata_kv)
         WHERE keyspace = NEW.keyspace AND key = NEW.key;
-END;";
+END;
+CREATE TABLE IF NOT EXISTS strata_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+/// The table format this code writes: 2 = timestamps `ms << 20 | counter` with the node in
+/// its own column. Format 1 (no record) packed `((ms << 14 | counter) << 10) | node`.
+pub(crate) const FORMAT: i64 = 2;
+pub(crate) const READ_FORMAT: &str = "SELECT value FROM strata_meta WHERE name = 'format'";
+pub(crate) const HAS_NODE_COLUMN: &str =
+    "SELECT COUNT(*) FROM pragma_table_info('strata_kv') WHERE name = 'node'";
+pub(crate) const RECORD_FORMAT: &str =
+    "INSERT OR IGNORE INTO strata_meta (name, value) VALUES ('format', 2)";
+/// Format 1 to 2: the node moves to its own column and the timestamp is re-based (same ms
+/// and counter), so every version keeps its order.
+pub(crate) const MIGRATE_FROM_1: &str = "\
+ALTER TABLE strata_kv ADD COLUMN node INTEGER NOT NULL DEFAULT 0;
+UPDATE strata_kv SET node = version & 1023,
+    version = ((version >> 24) << 20) | ((version >> 10) & 16383);
+INSERT OR REPLACE INTO strata_meta (name, value) VALUES ('format', 2);";
 
 pub(crate) const GET: &str =
     "SELECT value FROM strata_kv WHERE keyspace = ?1 AND key = ?2 AND deleted = 0";
@@ -37,17 +57,29 @@ pub(crate) const LIST_SEP: &str = ", ";
 pub(crate) const PLACEHOLDER: &str = "?";
 
 /// Upsert of puts and tombstones: this prefix, then [`UPSERT_ROW`] per row joined by
-/// [`LIST_SEP`], then [`UPSERT_SUFFIX`]. Last writer wins by version, so a replay is harmless.
+/// [`LIST_SEP`], then [`UPSERT_SUFFIX`]. The server arbitrates: a row is applied over whatever
+/// the table holds at that moment, its version `MAX(client timestamp, stored + 1)` — so an
+/// acknowledged write is what every later read sees, whatever the clocks say. `RETURNING`
+/// hands back the stored version (the receive rule) and, for a tombstone, whether it
+/// replaced a live value (`deleted = 1`).
 pub(crate) const UPSERT_PREFIX: &str =
-    "INSERT INTO strata_kv (keyspace, key, value, version, deleted) VALUES ";
-pub(crate) const UPSERT_ROW: &str = "(?, ?, ?, ?, ?)";
+    "INSERT INTO strata_kv (keyspace, key, value, version, node, deleted) VALUES ";
+pub(crate) const UPSERT_ROW: &str = "(?, ?, ?, ?, ?, ?)";
+/// Parameters per [`UPSERT_ROW`].
+pub(crate) const UPSERT_PARAMS: usize = 6;
 pub(crate) const UPSERT_SUFFIX: &str = " ON CONFLICT (keyspace, key) DO UPDATE SET \
-    value = excluded.value, version = excluded.version, deleted = excluded.deleted \
-    WHERE excluded.version > strata_kv.version";
+    value = excluded.value, \
+    deleted = CASE WHEN excluded.deleted = 0 THEN 0 WHEN strata_kv.deleted = 0 THEN 1 ELSE 2 END, \
+    version = MAX(excluded.version, strata_kv.version + 1), node = excluded.node \
+    RETURNING version, deleted";
+/// `deleted` as bound for a tombstone row (kept when it inserts: nothing was there).
+pub(crate) const TOMBSTONE_OVER_NOTHING: i64 = 2;
+/// `deleted` returned for a tombstone that replaced a live value.
+pub(crate) const TOMBSTONE_OVER_LIVE: i64 = 1;
 
-/// Turns a live key into a tombstone; one affected row means it existed.
-pub(crate) const DELETE: &str = "UPDATE strata_kv SET value = NULL, deleted = 1, version = ?3 \
-    WHERE keyspace = ?1 AND key = ?2 AND deleted = 0 AND version < ?3";
+/// The version of one record, live or tombstone.
+pub(crate) const RECORD: &str =
+    "SELECT version, node, deleted FROM strata_kv WHERE keyspace = ?1 AND key = ?2";
 
 /// Scans: one statement per bound shape, all with a limit.
 pub(crate) const SCAN_ALL: &str = "SELECT key, value FROM strata_kv WHERE keyspace = ?1 AND deleted = 0 \
@@ -107,6 +139,6 @@ mod tests {
     fn lists_are_made_of_fixed_fragments() {
         assert_eq!(placeholders(3, PLACEHOLDER), "?, ?, ?");
         assert!(get_many(2).ends_with("key IN (?, ?)"));
-        assert!(upsert(2).contains("VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?) ON CONFLICT"));
+        assert!(upsert(2).contains("VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?) ON CONFLICT"));
     }
 }
