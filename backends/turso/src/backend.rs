@@ -22,7 +22,7 @@ use crate::config::{TursoBuilder, TursoConfig};
 use crate::connector::CountingConnector;
 use crate::error::{from_libsql, timeout};
 use crate::hlc::{Hlc, SystemClock, WallClock};
-use crate::pipeline::{Arg, PipelineReader};
+use crate::pipeline::{Arg, PipelineReader, integer_cell};
 use crate::resilience::Breaker;
 use crate::sql;
 
@@ -204,7 +204,7 @@ impl TursoBackend {
                     (row.get::<i64>(0)?, row.get::<i64>(1)?, row.get::<i64>(2)?);
                 Ok(Some(RecordVersion {
                     timestamp: u64::try_from(version).unwrap_or(0),
-                    node: u64::try_from(node).unwrap_or(0),
+                    node: u64::from_ne_bytes(node.to_ne_bytes()),
                     deleted: deleted != 0,
                 }))
             }
@@ -276,6 +276,7 @@ impl TursoBackend {
                     Arg::Text(t) => Value::Text(t.to_string()),
                     Arg::Blob(b) => Value::Blob(b.to_vec()),
                     Arg::Integer(i) => Value::Integer(*i),
+                    Arg::Null => Value::Null,
                 })
                 .collect(),
         );
@@ -335,14 +336,14 @@ impl TursoBackend {
     }
 
     /// Writes `ops` (puts and tombstones) atomically, arbitrated by the server: one statement
-    /// when it fits, else one transaction of several. Returns each stored row's `deleted`
-    /// (for a tombstone: whether it replaced a live value), and moves the clock past every
-    /// stored version (the receive rule).
+    /// when it fits, else one transaction of several. For a single row, returns its stored
+    /// `deleted` (for a tombstone: whether it replaced a live value) and moves the clock past
+    /// its stored version (the receive rule); a batch returns nothing.
     async fn write_rows(&self, op: Operation, ops: Vec<BatchOp>) -> Result<Vec<i64>> {
         let first = self.shared.hlc.reserve(ops.len()).map_err(|e| {
             Error::unexpected(op, "cannot persist the clock's lease").with_source(e)
         })?;
-        let node = Value::Integer(i64::try_from(self.shared.hlc.node()).unwrap_or(i64::MAX));
+        let node = Value::Integer(node_to_sql(self.shared.hlc.node()));
         let mut rows: Vec<Value> = Vec::with_capacity(ops.len() * sql::UPSERT_PARAMS);
         for (i, batch_op) in ops.into_iter().enumerate() {
             let timestamp = first + i as u64;
@@ -360,38 +361,79 @@ impl TursoBackend {
                 Value::Integer(deleted),
             ]);
         }
-        let rows = Arc::new(rows);
-        let stored = self
-            .call(op, |conn| {
-                let rows = rows.clone();
-                async move {
-                    let mut stored = Vec::with_capacity(rows.len() / sql::UPSERT_PARAMS);
-                    let chunk_len = UPSERT_ROWS_PER_STATEMENT * sql::UPSERT_PARAMS;
-                    if rows.len() <= chunk_len {
-                        let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
-                        let result = conn
-                            .query(&statement, Params::Positional(rows.to_vec()))
-                            .await?;
-                        collect_stored(result, &mut stored).await?;
-                        return Ok(stored);
-                    }
-                    let tx = conn.transaction().await?;
-                    for chunk in rows.chunks(chunk_len) {
-                        let statement = sql::upsert(chunk.len() / sql::UPSERT_PARAMS);
-                        let result = tx
-                            .query(&statement, Params::Positional(chunk.to_vec()))
-                            .await?;
-                        collect_stored(result, &mut stored).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(stored)
-                }
-            })
-            .await?;
+        let stored = match &self.shared.reader {
+            // A single row returns what it stored: one round trip over the pipeline endpoint
+            // (libsql's `query` would describe the statement first).
+            Some(reader) if rows.len() == sql::UPSERT_PARAMS => {
+                let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
+                let args: Vec<Arg> = rows.iter().map(to_arg).collect();
+                let returned = self
+                    .resilient(op, || reader.rows(op, &statement, &args))
+                    .await?;
+                returned
+                    .iter()
+                    .map(|row| {
+                        Ok((
+                            integer_cell(op, row.first())?,
+                            integer_cell(op, row.get(1))?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            _ => self.write_rows_libsql(op, Arc::new(rows)).await?,
+        };
         if let Some(max) = stored.iter().map(|(version, _)| *version).max() {
             self.shared.hlc.observe(u64::try_from(max).unwrap_or(0));
         }
         Ok(stored.into_iter().map(|(_, deleted)| deleted).collect())
+    }
+
+    /// [`write_rows`](Self::write_rows) through libsql: a single row with `RETURNING`
+    /// (`query`), several with `execute` (nothing returned: one round trip, as fast as
+    /// before arbitration), past [`UPSERT_ROWS_PER_STATEMENT`] rows in one transaction.
+    async fn write_rows_libsql(
+        &self,
+        op: Operation,
+        rows: Arc<Vec<Value>>,
+    ) -> Result<Vec<(i64, i64)>> {
+        self.call(op, |conn| {
+            let rows = rows.clone();
+            async move {
+                let mut stored = Vec::new();
+                let chunk_len = UPSERT_ROWS_PER_STATEMENT * sql::UPSERT_PARAMS;
+                if rows.len() == sql::UPSERT_PARAMS {
+                    let result = conn
+                        .query(&sql::upsert(1), Params::Positional(rows.to_vec()))
+                        .await?;
+                    collect_stored(result, &mut stored).await?;
+                } else if rows.len() <= chunk_len {
+                    let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
+                    conn.execute(&statement, Params::Positional(rows.to_vec()))
+                        .await?;
+                } else {
+                    let tx = conn.transaction().await?;
+                    for chunk in rows.chunks(chunk_len) {
+                        let statement = sql::upsert(chunk.len() / sql::UPSERT_PARAMS);
+                        tx.execute(&statement, Params::Positional(chunk.to_vec()))
+                            .await?;
+                    }
+                    tx.commit().await?;
+                }
+                Ok(stored)
+            }
+        })
+        .await
+    }
+}
+
+/// A libsql value as a pipeline argument.
+fn to_arg(value: &Value) -> Arg {
+    match value {
+        Value::Text(t) => Arg::Text(Arc::from(t.as_str())),
+        Value::Blob(b) => Arg::Blob(Bytes::copy_from_slice(b)),
+        Value::Integer(i) => Arg::Integer(*i),
+        // Rows hold no reals: only keyspace, key, value, version, node and deleted.
+        Value::Null | Value::Real(_) => Arg::Null,
     }
 }
 
@@ -411,12 +453,17 @@ async fn first_integer(mut rows: libsql::Rows) -> libsql::Result<Option<i64>> {
     }
 }
 
+/// A node id as SQLite stores it: the same 64 bits, as a signed integer.
+fn node_to_sql(node: u64) -> i64 {
+    i64::from_ne_bytes(node.to_ne_bytes())
+}
+
 /// The clock for a handle: from the clock file when configured (creating it, or writing an
-/// assigned node id to it), else a fresh random 63-bit node id.
+/// assigned node id to it), else a fresh random 64-bit node id.
 fn open_clock(config: &TursoConfig, wall: Option<Arc<dyn WallClock>>) -> Result<Hlc> {
     let wall = wall.unwrap_or_else(|| Arc::new(SystemClock));
     let Some(path) = &config.clock_file else {
-        let node = config.node_id.unwrap_or_else(|| rand::random::<u64>() >> 1);
+        let node = config.node_id.unwrap_or_else(rand::random);
         return Ok(Hlc::new(node, wall, config.max_clock_skew, 0));
     };
     let file = match config.node_id {

@@ -36,7 +36,7 @@ pub struct TursoConfig {
     /// Largest value accepted. Default [`DEFAULT_MAX_VALUE_SIZE`].
     pub max_value_size: usize,
     /// This device's id, stored with every record it writes (ties between devices break by
-    /// it). Default: the one in [`clock_file`](Self::clock_file), else 63 random bits per
+    /// it). Default: the one in [`clock_file`](Self::clock_file), else 64 random bits per
     /// open. Assign ids (from a device registry) to rule out collisions entirely.
     pub node_id: Option<u64>,
     /// A file keeping this device's node id and a lease above every version it issued, so a

@@ -1,4 +1,5 @@
-//! Reads over the hrana pipeline endpoint, with connection reuse.
+//! Statements over the hrana pipeline endpoint, with connection reuse: every read, and the
+//! single-statement writes (whose `RETURNING` rows libsql would fetch in two round trips).
 //!
 //! Why not libsql's `query`: in libsql 0.10 every row-returning query goes through the
 //! streaming cursor endpoint, and the response body is dropped before hyper has read it to
@@ -29,6 +30,7 @@ pub(crate) enum Arg {
     Text(Arc<str>),
     Blob(Bytes),
     Integer(i64),
+    Null,
 }
 
 impl Arg {
@@ -37,11 +39,12 @@ impl Arg {
             Arg::Text(t) => json!({"type": "text", "value": t.as_ref()}),
             Arg::Blob(b) => json!({"type": "blob", "base64": STANDARD_NO_PAD.encode(b)}),
             Arg::Integer(i) => json!({"type": "integer", "value": i.to_string()}),
+            Arg::Null => json!({"type": "null"}),
         }
     }
 }
 
-/// A pooled HTTP client for read statements.
+/// A pooled HTTP client for statements over the pipeline endpoint.
 #[derive(Clone, Debug)]
 pub(crate) struct PipelineReader {
     client: Client<CountingConnector, Body>,
@@ -75,7 +78,8 @@ impl PipelineReader {
         }
     }
 
-    /// Runs one read statement; returns its rows as raw byte columns (`None` for NULL).
+    /// Runs one statement; returns its rows as raw byte columns (`None` for NULL; integers
+    /// as decimal text).
     pub(crate) async fn rows(
         &self,
         op: Operation,
@@ -179,13 +183,23 @@ fn decode_cell(op: Operation, cell: &Json) -> Result<Option<Bytes>> {
                         .with_source(e)
                 })
         }
-        Some("text") => Ok(Some(Bytes::copy_from_slice(
+        // Integers arrive as decimal text (64 bits do not fit a JSON number); parse them
+        // with [`integer_cell`].
+        Some("text") | Some("integer") => Ok(Some(Bytes::copy_from_slice(
             cell["value"].as_str().unwrap_or("").as_bytes(),
         ))),
         other => {
             Err(unexpected(op, "unexpected column type").with_context("type", format!("{other:?}")))
         }
     }
+}
+
+/// An integer column of a row from [`PipelineReader::rows`].
+pub(crate) fn integer_cell(op: Operation, cell: Option<&Option<Bytes>>) -> Result<i64> {
+    cell.and_then(|c| c.as_deref())
+        .and_then(|text| std::str::from_utf8(text).ok())
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| unexpected(op, "expected an integer column"))
 }
 
 fn unexpected(op: Operation, message: &str) -> Error {
