@@ -54,6 +54,9 @@ struct Shared {
     checksums: bool,
     /// Writes sent and not yet answered.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Set once any call met damaged data: the writer then leaves the file without redb's
+    /// final commit (see `writer::shutdown`).
+    damaged: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Counts one write in flight for as long as it lives.
@@ -114,9 +117,25 @@ impl RedbBackend {
             Some(storage) => builder.create_with_backend(crate::storage::BoxedStorage(storage)),
             None => builder.create(&config.path),
         };
-        let db = opened.map_err(|e| {
+        let mut db = opened.map_err(|e| {
             redb_error(Operation::Open, e).with_context("path", config.path.display())
         })?;
+        if config.verify_on_open {
+            match db.check_integrity() {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(path = %config.path.display(), "redb: damage found at open and repaired")
+                }
+                Err(e) => {
+                    // Leave the damaged file without redb's closing commit (see
+                    // `writer::shutdown`).
+                    std::mem::forget(db);
+                    return Err(
+                        redb_error(Operation::Open, e).with_context("path", config.path.display())
+                    );
+                }
+            }
+        }
         let checksums = crate::checksum::settle_format(&db, KEYSPACE_TABLE_PREFIX)
             .map_err(|e| e.with_context("path", config.path.display()))?;
         let db = Arc::new(db);
@@ -131,11 +150,12 @@ impl RedbBackend {
         let writer_db = db.clone();
         let counters = Arc::new(WriterCounters::default());
         let fault = WriterFault::default();
+        let damaged = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = std::thread::Builder::new()
             .name("strata-redb-writer".into())
             .spawn({
-                let (counters, fault) = (counters.clone(), fault.clone());
-                move || writer::run(writer_db, rx, writer_config, counters, fault)
+                let (counters, fault, damaged) = (counters.clone(), fault.clone(), damaged.clone());
+                move || writer::run(writer_db, rx, writer_config, counters, fault, damaged)
             })
             .map_err(|e| {
                 Error::unexpected(Operation::Open, "cannot start the redb writer thread")
@@ -151,6 +171,7 @@ impl RedbBackend {
         let shared = Shared {
             checksums,
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            damaged,
             counters,
             fault,
             db: Some(db),
@@ -213,6 +234,12 @@ impl RedbBackend {
     }
 
     async fn send_write(&self, op: Operation, ops: Vec<BatchOp>) -> Result<bool> {
+        let result = self.send_write_unnoted(op, ops).await;
+        self.note_damage(&result);
+        result
+    }
+
+    async fn send_write_unnoted(&self, op: Operation, ops: Vec<BatchOp>) -> Result<bool> {
         let (reply, mut answer) = oneshot::channel();
         let request = Request::Write {
             op,
@@ -271,7 +298,7 @@ impl RedbBackend {
     {
         let db = self.db();
         let table = self.table.clone();
-        blocking::run(op, move || {
+        let result = blocking::run(op, move || {
             let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
             match txn.open_table(table_def(&table)) {
                 Ok(t) => f(Some(&t)),
@@ -280,7 +307,22 @@ impl RedbBackend {
             }
         })
         .await
-        .map_err(|e| e.with_operation(op))?
+        .and_then(|inner| inner)
+        .map_err(|e| e.with_operation(op));
+        self.note_damage(&result);
+        result
+    }
+
+    /// Remembers that the store met damaged data (see `Shared::damaged`).
+    fn note_damage<T>(&self, result: &Result<T>) {
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::Corrupted)
+        {
+            self.shared
+                .damaged
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }
 

@@ -54,6 +54,12 @@ pub struct RedbConfig {
     /// refused as `Corrupted` unless the caller says it expects one (a file it created itself,
     /// with `tempfile` say).
     pub create_over_empty_file: bool,
+    /// Whether `open` checks every page's checksum (redb's `check_integrity`) before serving:
+    /// finds damage that no read would meet until it is too late — redb's own close walking a
+    /// damaged freed-page list can panic twice and abort the process — at the cost of reading
+    /// the whole file once per open. Damage it can repair is repaired (to the last durable
+    /// commit before it); damage it cannot is `Corrupted` at `open`. Default `false`.
+    pub verify_on_open: bool,
 }
 
 impl RedbConfig {
@@ -70,6 +76,7 @@ impl RedbConfig {
             max_key_size: DEFAULT_MAX_KEY_SIZE,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             create_over_empty_file: false,
+            verify_on_open: false,
         }
     }
 
@@ -187,6 +194,12 @@ impl RedbBuilder {
     /// [`RedbConfig::create_over_empty_file`]); a missing file is always created.
     pub fn create_over_empty_file(mut self, yes: bool) -> Self {
         self.config.create_over_empty_file = yes;
+        self
+    }
+
+    /// Checks every page at open (see [`RedbConfig::verify_on_open`]).
+    pub fn verify_on_open(mut self, yes: bool) -> Self {
+        self.config.verify_on_open = yes;
         self
     }
 

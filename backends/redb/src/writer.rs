@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use redb::{Database, Durability, Table, TableDefinition};
 use strata::{BatchOp, Error, Operation, Result, SyncMode};
@@ -56,6 +58,7 @@ pub(crate) fn run(
     config: WriterConfig,
     counters: Arc<WriterCounters>,
     fault: WriterFault,
+    damaged: Arc<AtomicBool>,
 ) {
     crate::blocking::record_faults_in(&fault);
     let mut policy = SyncPolicy::new(config.sync_mode, Instant::now(), counters.clone());
@@ -101,7 +104,9 @@ pub(crate) fn run(
             tracing::error!(error = %err, "redb writer stopped");
             *fault.lock() = Some(err.to_string());
             group.clear();
-            drop(db);
+            // After a panic inside a transaction redb's state is not to be trusted.
+            damaged.store(true, Ordering::SeqCst);
+            shutdown(db, &fault, &damaged);
             return;
         }
     }
@@ -111,7 +116,34 @@ pub(crate) fn run(
         tracing::error!(error = %err, "redb: final fsync at close failed");
         *fault.lock() = Some(format!("the final fsync at close failed: {err}"));
     }
-    drop(db);
+    shutdown(db, &fault, &damaged);
+}
+
+/// Releases the database when the writer ends. redb's close commits its allocator state, and
+/// on damaged pages that commit can panic — and panic again while unwinding, which aborts the
+/// whole process, past any `catch_unwind`. So a store that has met damaged data (a value
+/// failing its checksum, redb reporting corruption, a panic caught inside redb) is not closed
+/// by redb: the database is leaked, like a process that crashed — its file stays open (and
+/// locked) until the process exits, and the next open repairs it. Otherwise the close runs
+/// under the panic catch, and a failure is the writer's fault, which `close()` reports.
+fn shutdown(db: Arc<Database>, fault: &WriterFault, damaged: &AtomicBool) {
+    if damaged.load(Ordering::SeqCst) {
+        tracing::error!("redb: the store met damaged data; its file stays open until exit");
+        fault.lock().get_or_insert_with(|| {
+            "the store met damaged data: left without redb's final commit".to_string()
+        });
+        std::mem::forget(db);
+        return;
+    }
+    // A read still in flight holds a reference; redb closes when the last one goes.
+    let Ok(db) = Arc::try_unwrap(db) else { return };
+    let why = match crate::blocking::catch(Operation::Close, || db.close()) {
+        Ok(Ok(())) => return,
+        Ok(Err(err)) => format!("closing the redb file failed: {err}"),
+        Err(err) => err.to_string(),
+    };
+    tracing::error!(error = %why, "redb: close failed");
+    fault.lock().get_or_insert(why);
 }
 
 /// The writes (puts, deletes, batches) among `group`'s requests.
