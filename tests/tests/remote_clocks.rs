@@ -59,7 +59,10 @@ async fn a_device_whose_clock_is_behind_keeps_its_writes() {
         let a = device(&sqld, 1, 0, &ks).await;
         let b = device(&sqld, 2, -behind, &ks).await;
         bounded("put", a.put("k".into(), "a".into())).await.unwrap();
-        let before = a.record_version(b"k").await.unwrap().unwrap();
+        let before = bounded("record_version", a.record_version(b"k"))
+            .await
+            .unwrap()
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         bounded("put", b.put("k".into(), "b".into())).await.unwrap();
         for (name, handle) in [("A", &a), ("B", &b)] {
@@ -69,7 +72,10 @@ async fn a_device_whose_clock_is_behind_keeps_its_writes() {
                 "{name} after B ({behind} ms behind) put b"
             );
         }
-        let after = b.record_version(b"k").await.unwrap().unwrap();
+        let after = bounded("record_version", b.record_version(b"k"))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(
             after.timestamp > before.timestamp,
             "{after:?} over {before:?}"
@@ -108,7 +114,13 @@ async fn a_device_whose_clock_is_ahead_does_not_block_the_others() {
             "the key existed on the server"
         );
         assert_eq!(read(&b, "k").await, None, "A's delete is what B reads");
-        assert!(a.record_version(b"k").await.unwrap().unwrap().deleted);
+        assert!(
+            bounded("record_version", a.record_version(b"k"))
+                .await
+                .unwrap()
+                .unwrap()
+                .deleted
+        );
     }
 }
 
@@ -145,7 +157,10 @@ async fn a_clock_file_keeps_the_node_and_the_clock_across_restarts() {
             .await
             .unwrap();
     }
-    let last = first.record_version(b"k49").await.unwrap().unwrap();
+    let last = bounded("record_version", first.record_version(b"k49"))
+        .await
+        .unwrap()
+        .unwrap();
     let node = first.node_id();
     drop(first);
     // Restarted with the wall clock ten minutes back, writing a key nobody else wrote: only
@@ -156,7 +171,10 @@ async fn a_clock_file_keeps_the_node_and_the_clock_across_restarts() {
     bounded("put", second.put("fresh".into(), "v".into()))
         .await
         .unwrap();
-    let fresh = second.record_version(b"fresh").await.unwrap().unwrap();
+    let fresh = bounded("record_version", second.record_version(b"fresh"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         fresh.timestamp > last.timestamp,
         "{fresh:?} not above {last:?}"
@@ -168,7 +186,9 @@ async fn a_delete_of_a_key_the_server_never_held_leaves_a_tombstone() {
     let sqld = Sqld::start();
     let a = device(&sqld, 1, 0, "tomb").await;
     assert!(!bounded("delete", a.delete(b"never")).await.unwrap());
-    let record = a.record_version(b"never").await.unwrap();
+    let record = bounded("record_version", a.record_version(b"never"))
+        .await
+        .unwrap();
     assert!(record.is_some_and(|r| r.deleted), "{record:?}");
     assert!(
         !bounded("delete", a.delete(b"never")).await.unwrap(),
@@ -183,7 +203,9 @@ async fn a_delete_of_a_key_the_server_never_held_leaves_a_tombstone() {
 /// Two devices with clocks `offset` apart interleave puts and deletes on shared keys; after
 /// every acknowledged write both read it, and every delete says whether the key was there.
 async fn interleave(sqld: &Sqld, offset: i64, seed: u64) {
-    let ks = format!("mix{}", offset.unsigned_abs());
+    // One keyspace per offset, its sign included: each run starts from an empty model.
+    let sign = if offset < 0 { "behind" } else { "ahead" };
+    let ks = format!("mix_{sign}_{}", offset.unsigned_abs());
     let devices = [
         device(sqld, 11, 0, &ks).await,
         device(sqld, 12, offset, &ks).await,
@@ -282,19 +304,42 @@ async fn a_table_written_in_format_1_migrates_once_and_keeps_its_order() {
     assert_eq!(read(&store, "a").await.as_deref(), Some(&b"one"[..]));
     assert_eq!(read(&store, "b").await, None);
     let rebased = |ms: u64, counter: u64| ((ms - EPOCH_MS) << COUNTER_BITS) | counter;
-    let a = store.record_version(b"a").await.unwrap().unwrap();
+    let a = bounded("record_version", store.record_version(b"a"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((a.timestamp, a.node), (rebased(now, 3), 5));
-    let c = store.record_version(b"c").await.unwrap().unwrap();
+    let c = bounded("record_version", store.record_version(b"c"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((c.timestamp, c.node), (rebased(now + 20, 16_383), 1_023));
-    assert!(store.record_version(b"b").await.unwrap().unwrap().deleted);
+    assert!(
+        bounded("record_version", store.record_version(b"b"))
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
     // Writes go on over the migrated rows, and a second open does not migrate again.
     bounded("put", store.put("a".into(), "two".into()))
         .await
         .unwrap();
-    assert!(store.record_version(b"a").await.unwrap().unwrap().timestamp > a.timestamp);
+    assert!(
+        bounded("record_version", store.record_version(b"a"))
+            .await
+            .unwrap()
+            .unwrap()
+            .timestamp
+            > a.timestamp
+    );
     let again = device(&sqld, 78, 0, "default").await;
     assert_eq!(
-        again.record_version(b"c").await.unwrap().unwrap().timestamp,
+        bounded("record_version", again.record_version(b"c"))
+            .await
+            .unwrap()
+            .unwrap()
+            .timestamp,
         c.timestamp
     );
     assert_eq!(read(&again, "a").await.as_deref(), Some(&b"two"[..]));
@@ -304,6 +349,9 @@ async fn a_table_written_in_format_1_migrates_once_and_keeps_its_order() {
     )
     .await
     .unwrap();
-    let row = format.next().await.unwrap().expect("a format record");
+    let row = bounded("format row", format.next())
+        .await
+        .unwrap()
+        .expect("a format record");
     assert_eq!(row.get::<i64>(0).unwrap(), 2);
 }

@@ -113,13 +113,28 @@ impl RedbBackend {
         }
         let mut builder = Database::builder();
         builder.set_cache_size(config.cache_size);
-        let opened = match storage {
-            Some(storage) => builder.create_with_backend(crate::storage::BoxedStorage(storage)),
-            None => builder.create(&config.path),
-        };
-        let mut db = opened.map_err(|e| {
+        let open_error = |e: redb::Error| {
             redb_error(Operation::Open, e).with_context("path", config.path.display())
-        })?;
+        };
+        let storage: Box<dyn redb::StorageBackend> = match storage {
+            Some(storage) => storage,
+            // What `Builder::create(path)` does, with the file backend in our hands.
+            None => {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&config.path)
+                    .map_err(|e| open_error(redb::StorageError::Io(e).into()))?;
+                Box::new(redb::backends::FileBackend::new(file).map_err(|e| open_error(e.into()))?)
+            }
+        };
+        let shut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gated = crate::storage::GatedStorage::new(storage, shut.clone());
+        let mut db = builder
+            .create_with_backend(gated)
+            .map_err(|e| open_error(e.into()))?;
         if config.verify_on_open {
             match db.check_integrity() {
                 Ok(true) => {}
@@ -155,7 +170,17 @@ impl RedbBackend {
             .name("strata-redb-writer".into())
             .spawn({
                 let (counters, fault, damaged) = (counters.clone(), fault.clone(), damaged.clone());
-                move || writer::run(writer_db, rx, writer_config, counters, fault, damaged)
+                let shut = shut.clone();
+                move || {
+                    writer::run(
+                        writer_db,
+                        rx,
+                        writer_config,
+                        counters,
+                        fault,
+                        (damaged, shut),
+                    )
+                }
             })
             .map_err(|e| {
                 Error::unexpected(Operation::Open, "cannot start the redb writer thread")

@@ -58,7 +58,7 @@ pub(crate) fn run(
     config: WriterConfig,
     counters: Arc<WriterCounters>,
     fault: WriterFault,
-    damaged: Arc<AtomicBool>,
+    (damaged, shut): (Arc<AtomicBool>, Arc<AtomicBool>),
 ) {
     crate::blocking::record_faults_in(&fault);
     let mut policy = SyncPolicy::new(config.sync_mode, Instant::now(), counters.clone());
@@ -106,7 +106,7 @@ pub(crate) fn run(
             group.clear();
             // After a panic inside a transaction redb's state is not to be trusted.
             damaged.store(true, Ordering::SeqCst);
-            shutdown(db, &fault, &damaged);
+            shutdown(db, &fault, &damaged, &shut);
             return;
         }
     }
@@ -116,24 +116,22 @@ pub(crate) fn run(
         tracing::error!(error = %err, "redb: final fsync at close failed");
         *fault.lock() = Some(format!("the final fsync at close failed: {err}"));
     }
-    shutdown(db, &fault, &damaged);
+    shutdown(db, &fault, &damaged, &shut);
 }
 
 /// Releases the database when the writer ends. redb's close commits its allocator state, and
-/// on damaged pages that commit can panic — and panic again while unwinding, which aborts the
-/// whole process, past any `catch_unwind`. So a store that has met damaged data (a value
-/// failing its checksum, redb reporting corruption, a panic caught inside redb) is not closed
-/// by redb: the database is leaked, like a process that crashed — its file stays open (and
-/// locked) until the process exits, and the next open repairs it. Otherwise the close runs
-/// under the panic catch, and a failure is the writer's fault, which `close()` reports.
-fn shutdown(db: Arc<Database>, fault: &WriterFault, damaged: &AtomicBool) {
+/// on damaged pages that commit can panic twice and abort the process (see `crate::storage`).
+/// So once the store has met damaged data (a value failing its checksum, redb reporting
+/// corruption, a panic caught inside redb) the storage is shut first: redb's closing commit
+/// then fails on I/O instead of walking bad pages, and the file is released — left as after
+/// a crash, for the next open to repair. Otherwise the close runs under the panic catch. A
+/// failure either way is the writer's fault, which `close()` reports.
+fn shutdown(db: Arc<Database>, fault: &WriterFault, damaged: &AtomicBool, shut: &AtomicBool) {
     if damaged.load(Ordering::SeqCst) {
-        tracing::error!("redb: the store met damaged data; its file stays open until exit");
+        shut.store(true, Ordering::SeqCst);
         fault.lock().get_or_insert_with(|| {
-            "the store met damaged data: left without redb's final commit".to_string()
+            "the store met damaged data: closed without redb's final commit".to_string()
         });
-        std::mem::forget(db);
-        return;
     }
     // A read still in flight holds a reference; redb closes when the last one goes.
     let Ok(db) = Arc::try_unwrap(db) else { return };
@@ -142,7 +140,9 @@ fn shutdown(db: Arc<Database>, fault: &WriterFault, damaged: &AtomicBool) {
         Ok(Err(err)) => format!("closing the redb file failed: {err}"),
         Err(err) => err.to_string(),
     };
-    tracing::error!(error = %why, "redb: close failed");
+    if !damaged.load(Ordering::SeqCst) {
+        tracing::error!(error = %why, "redb: close failed");
+    }
     fault.lock().get_or_insert(why);
 }
 

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use libsql::params::Params;
@@ -28,6 +29,8 @@ use crate::sql;
 
 /// Rows per upsert statement: 6 parameters each, under SQLite's 32,766-parameter limit.
 const UPSERT_ROWS_PER_STATEMENT: usize = 5_000;
+/// Deadline of the format check at open, which may migrate the whole table.
+const MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
 /// Keys per `IN (…)` list.
 const KEYS_PER_STATEMENT: usize = 30_000;
 
@@ -151,7 +154,9 @@ impl TursoBackend {
     /// in) first: in one immediate transaction, so two devices opening it at once migrate it
     /// once.
     async fn settle_format(&self) -> Result<()> {
-        self.call(Operation::Open, |conn| async move {
+        // Re-basing a large table takes longer than a call's deadline (200,000 rows: ~1 s on
+        // loopback); cut off mid-way it would only roll back and leave the lock to expire.
+        self.call_within(Operation::Open, MIGRATION_DEADLINE, |conn| async move {
             let tx = conn
                 .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
                 .await?;
@@ -244,7 +249,17 @@ impl TursoBackend {
         F: Fn(Connection) -> Fut,
         Fut: Future<Output = libsql::Result<T>>,
     {
-        self.resilient(op, || async {
+        self.call_within(op, self.shared.config.resilience.timeout, f)
+            .await
+    }
+
+    /// [`call`](Self::call) with `deadline` per attempt instead of the configured one.
+    async fn call_within<T, F, Fut>(&self, op: Operation, deadline: Duration, f: F) -> Result<T>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: Future<Output = libsql::Result<T>>,
+    {
+        self.resilient_within(op, deadline, || async {
             let slot = self.shared.next.fetch_add(1, Ordering::Relaxed) % self.shared.pool.len();
             let mut pooled = Refresh {
                 conn: self.shared.pool[slot].lock().await,
@@ -306,17 +321,32 @@ impl TursoBackend {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.resilient_within(op, self.shared.config.resilience.timeout, f)
+            .await
+    }
+
+    /// [`resilient`](Self::resilient) with `deadline` per attempt.
+    async fn resilient_within<T, F, Fut>(
+        &self,
+        op: Operation,
+        deadline: Duration,
+        f: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let r = &self.shared.config.resilience;
         let mut attempt = 1;
         loop {
             let permit = self.shared.breaker.admit(op)?;
-            let err = match tokio::time::timeout(r.timeout, f()).await {
+            let err = match tokio::time::timeout(deadline, f()).await {
                 Ok(Ok(value)) => {
                     permit.success();
                     return Ok(value);
                 }
                 Ok(Err(e)) => e,
-                Err(_) => timeout(op, r.timeout),
+                Err(_) => timeout(op, deadline),
             };
             permit.failure(err.is_transient());
             if !err.is_transient() || attempt >= r.max_attempts {

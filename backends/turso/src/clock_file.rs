@@ -115,9 +115,22 @@ impl ClockFile {
         self.store().inspect_err(|_| self.lease = previous)
     }
 
+    /// Records `last` (the exact high-water mark, at a clean close) as the lease: the next
+    /// start issues above it without skipping the rest of the lease.
+    pub(crate) fn settle(&mut self, last: u64) -> io::Result<()> {
+        if last.saturating_add(1) >= self.lease {
+            return Ok(());
+        }
+        self.lease = last.saturating_add(1);
+        self.store()
+    }
+
     /// Writes the file atomically: a temporary file, fsynced, renamed over, directory fsynced.
     fn store(&self) -> io::Result<()> {
-        let tmp = self.path.with_extension("tmp");
+        // Appended, not a replaced extension: `x.tmp` or `a.x` and `a.y` must not collide.
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".strata-tmp");
+        let tmp = PathBuf::from(tmp);
         {
             let mut f = std::fs::File::create(&tmp)?;
             write!(f, "{HEADER}\nnode={}\nlease={}\n", self.node, self.lease)?;

@@ -48,7 +48,10 @@ impl WallClock for SystemClock {
 
 /// The timestamp at the start of wall-clock millisecond `unix_ms` (counter 0).
 pub fn timestamp_at(unix_ms: u64) -> u64 {
-    (unix_ms.saturating_sub(EPOCH_MS) << COUNTER_BITS).min(MAX_TIMESTAMP)
+    unix_ms
+        .saturating_sub(EPOCH_MS)
+        .saturating_mul(1 << COUNTER_BITS)
+        .min(MAX_TIMESTAMP)
 }
 
 /// The wall-clock millisecond (since the UNIX epoch) of `timestamp`.
@@ -149,6 +152,19 @@ impl Hlc {
     }
 }
 
+impl Drop for Hlc {
+    /// Leaves the exact high-water mark in the clock file (not the lease above it), so a
+    /// clean restart does not skip ahead by the unused part of the lease each time.
+    fn drop(&mut self) {
+        if let Some(file) = &self.file {
+            let last = *self.last.lock();
+            if let Err(e) = file.lock().settle(last) {
+                tracing::warn!(error = %e, "turso: cannot write the clock file at close");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +238,14 @@ mod tests {
             "clamped to now + max skew"
         );
         assert!(next > timestamp_at(NOW + 299_999));
+    }
+
+    #[test]
+    fn a_clock_past_the_time_field_saturates_instead_of_wrapping() {
+        assert_eq!(timestamp_at(u64::MAX), MAX_TIMESTAMP);
+        let hlc = Hlc::new(1, Manual::at(u64::MAX / 2), Duration::from_secs(300), 0);
+        let t = hlc.reserve(1).unwrap();
+        assert!(i64::try_from(t).is_ok());
     }
 
     #[test]

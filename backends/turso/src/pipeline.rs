@@ -5,8 +5,8 @@
 //! streaming cursor endpoint, and the response body is dropped before hyper has read it to
 //! the end, so hyper cannot return the connection to its pool — each read opens a new TCP
 //! connection (measured: 916 connects per 1,000 reads). `query` also prepares the statement
-//! first, a second round trip (describe). Here a read is one `POST /v3/pipeline` with the
-//! statement, its bound arguments and a `close`; the JSON response is read whole, so the
+//! first, a second round trip (describe). Here a statement is one `POST /v3/pipeline` with
+//! its bound arguments; the JSON response is read whole, so the
 //! connection goes back to the pool, and there is no describe. Each of a few reader slots
 //! keeps its hrana stream open between reads (the server's baton), so the server reuses its
 //! SQLite connection instead of opening one per read; a stale baton is dropped and the read
@@ -86,8 +86,15 @@ impl PipelineReader {
         sql: &str,
         args: &[Arg],
     ) -> Result<Vec<Vec<Option<Bytes>>>> {
-        let slot = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.slots.len();
-        let mut baton = self.slots[slot].lock().await;
+        // A free slot first: a statement stuck behind a slow one (a write waiting on SQLite's
+        // lock, say) must not hold up the calls that land on its slot.
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let free = (0..self.slots.len())
+            .find_map(|i| self.slots[(start + i) % self.slots.len()].try_lock().ok());
+        let mut baton = match free {
+            Some(baton) => baton,
+            None => self.slots[start % self.slots.len()].lock().await,
+        };
         let had_stream = baton.is_some();
         match self.send(op, sql, args, &mut baton).await {
             Err(e)

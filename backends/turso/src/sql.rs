@@ -59,7 +59,8 @@ pub(crate) const PLACEHOLDER: &str = "?";
 
 /// Upsert of puts and tombstones: this prefix, then [`UPSERT_ROW`] per row joined by
 /// [`LIST_SEP`], then [`UPSERT_SUFFIX`]. The server arbitrates: a row is applied over whatever
-/// the table holds at that moment, its version `MAX(client timestamp, stored + 1)` — so an
+/// the table holds at that moment, its version `MAX(client timestamp, stored + 1)` (capped at
+/// `i64::MAX`: past it SQLite would store a REAL) — so an
 /// acknowledged write is what every later read sees, whatever the clocks say. `RETURNING`
 /// hands back the stored version (the receive rule) and, for a tombstone, whether it
 /// replaced a live value (`deleted = 1`).
@@ -71,7 +72,8 @@ pub(crate) const UPSERT_PARAMS: usize = 6;
 pub(crate) const UPSERT_SUFFIX: &str = " ON CONFLICT (keyspace, key) DO UPDATE SET \
     value = excluded.value, \
     deleted = CASE WHEN excluded.deleted = 0 THEN 0 WHEN strata_kv.deleted = 0 THEN 1 ELSE 2 END, \
-    version = MAX(excluded.version, strata_kv.version + 1), node = excluded.node";
+    version = MIN(MAX(excluded.version, strata_kv.version + 1), 9223372036854775807), \
+    node = excluded.node";
 /// Appended to a single-row upsert: the stored version (the receive rule) and, for a
 /// tombstone, whether it replaced a live value. Batches skip it (measured: returning 1,000
 /// rows costs a batch about half again its time) and learn the server's clock from the next
