@@ -57,15 +57,25 @@ fn bench_put(c: &mut Criterion) {
                     .open(),
             )
             .unwrap();
+        // The same store without per-value checksums: what they cost, in the same run.
+        let unchecked = rt
+            .block_on(
+                RedbBackend::builder(dir.path().join("u.redb"))
+                    .sync_mode(mode)
+                    .checksums(false)
+                    .open(),
+            )
+            .unwrap();
         let counter = AtomicU64::new(0);
-        group.bench_function("strata", |b| {
-            b.to_async(&rt).iter(|| {
-                let k = Bytes::from(key(counter.fetch_add(1, Ordering::Relaxed)));
-                let v = Bytes::from(value.clone());
-                let store = &store;
-                async move { store.put(k, v).await.unwrap() }
-            })
-        });
+        for (label, store) in [("strata", &store), ("strata_no_checksums", &unchecked)] {
+            group.bench_function(label, |b| {
+                b.to_async(&rt).iter(|| {
+                    let k = Bytes::from(key(counter.fetch_add(1, Ordering::Relaxed)));
+                    let v = Bytes::from(value.clone());
+                    async move { store.put(k, v).await.unwrap() }
+                })
+            });
+        }
         let raw = RawRedb::create(&dir.path().join("raw.redb"));
         group.bench_function("raw", |b| {
             b.iter(|| {
@@ -98,16 +108,26 @@ fn bench_get(c: &mut Criterion) {
     for (k, v) in &entries {
         batch.put(k.clone(), v.clone());
     }
-    rt.block_on(store.write_batch(batch)).unwrap();
+    rt.block_on(store.write_batch(batch.clone())).unwrap();
+    let unchecked = rt
+        .block_on(
+            RedbBackend::builder(dir.path().join("u.redb"))
+                .sync_mode(SyncMode::Off)
+                .checksums(false)
+                .open(),
+        )
+        .unwrap();
+    rt.block_on(unchecked.write_batch(batch)).unwrap();
     raw.put_batch(&entries, Durability::Immediate);
     let counter = AtomicU64::new(0);
-    group.bench_function("strata", |b| {
-        b.to_async(&rt).iter(|| {
-            let k = key(counter.fetch_add(7919, Ordering::Relaxed) % 10_000);
-            let store = &store;
-            async move { assert!(store.get(&k).await.unwrap().is_some()) }
-        })
-    });
+    for (label, store) in [("strata", &store), ("strata_no_checksums", &unchecked)] {
+        group.bench_function(label, |b| {
+            b.to_async(&rt).iter(|| {
+                let k = key(counter.fetch_add(7919, Ordering::Relaxed) % 10_000);
+                async move { assert!(store.get(&k).await.unwrap().is_some()) }
+            })
+        });
+    }
     group.bench_function("raw", |b| {
         b.iter(|| {
             assert!(

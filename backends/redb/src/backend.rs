@@ -151,8 +151,9 @@ impl RedbBackend {
                 }
             }
         }
-        let checksums = crate::checksum::settle_format(&db, KEYSPACE_TABLE_PREFIX)
-            .map_err(|e| e.with_context("path", config.path.display()))?;
+        let checksums =
+            crate::checksum::settle_format(&db, KEYSPACE_TABLE_PREFIX, config.checksums)
+                .map_err(|e| e.with_context("path", config.path.display()))?;
         let db = Arc::new(db);
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_config = WriterConfig {

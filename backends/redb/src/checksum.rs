@@ -62,8 +62,9 @@ pub(crate) fn unseal(op: Operation, key: &[u8], stored: &[u8]) -> Result<Bytes> 
     Ok(Bytes::copy_from_slice(value))
 }
 
-/// Reads (or, for a new store, records) whether this store's values carry checksums.
-pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str) -> Result<bool> {
+/// Reads (or, for a new store, records) whether this store's values carry checksums; a new
+/// store gets them if `want`.
+pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str, want: bool) -> Result<bool> {
     let op = Operation::Open;
     {
         let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
@@ -88,7 +89,7 @@ pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str) -> Result<bool
     }
     let legacy = legacy_store(db, keyspace_prefix)?;
     let txn = db.begin_write().map_err(|e| redb_error(op, e))?;
-    let format = if legacy { LEGACY } else { CHECKSUMMED };
+    let format = if legacy || !want { LEGACY } else { CHECKSUMMED };
     txn.open_table(META)
         .map_err(|e| redb_error(op, e))?
         .insert(FORMAT_KEY, format)

@@ -60,6 +60,12 @@ pub struct RedbConfig {
     /// the whole file once per open. Damage it can repair is repaired (to the last durable
     /// commit before it); damage it cannot is `Corrupted` at `open`. Default `false`.
     pub verify_on_open: bool,
+    /// Whether a store created by this open stores a CRC-32 with every value (so a flipped
+    /// bit reads as `Corrupted`, never as data). Default `true`. Turn it off only when the
+    /// values already carry their own check — a `strata_codecs::Compressed` envelope does —
+    /// or to measure what checksums cost. An existing store keeps the format it was created
+    /// with, whatever this says.
+    pub checksums: bool,
 }
 
 impl RedbConfig {
@@ -77,6 +83,7 @@ impl RedbConfig {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             create_over_empty_file: false,
             verify_on_open: false,
+            checksums: true,
         }
     }
 
@@ -200,6 +207,12 @@ impl RedbBuilder {
     /// Checks every page at open (see [`RedbConfig::verify_on_open`]).
     pub fn verify_on_open(mut self, yes: bool) -> Self {
         self.config.verify_on_open = yes;
+        self
+    }
+
+    /// Whether a new store checksums its values (see [`RedbConfig::checksums`]).
+    pub fn checksums(mut self, yes: bool) -> Self {
+        self.config.checksums = yes;
         self
     }
 

@@ -235,3 +235,44 @@ async fn a_damaged_format_record_is_corrupted_not_another_format() {
     let err = RedbBackend::builder(&path).open().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
 }
+
+/// `checksums(false)` creates a store without them (for values that carry their own check);
+/// the store keeps its format whatever later opens ask for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_keeps_the_checksum_format_it_was_created_with() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, first) in [("with.redb", true), ("without.redb", false)] {
+        let path = dir.path().join(name);
+        let store = RedbBackend::builder(&path)
+            .checksums(first)
+            .open()
+            .await
+            .unwrap();
+        store.put("k".into(), "v".into()).await.unwrap();
+        store.close().await.unwrap();
+        for again in [true, false] {
+            let store = RedbBackend::builder(&path)
+                .checksums(again)
+                .open()
+                .await
+                .unwrap();
+            assert_eq!(store.get(b"k").await.unwrap().as_deref(), Some(&b"v"[..]));
+            store.put("k2".into(), "w".into()).await.unwrap();
+            store.close().await.unwrap();
+        }
+        // What is on disk tells the format: read the raw value through redb.
+        use redb::ReadableDatabase;
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let table: redb::TableDefinition<'_, &[u8], &[u8]> =
+            redb::TableDefinition::new("kv.default");
+        let stored_len = txn
+            .open_table(table)
+            .unwrap()
+            .get(&b"k"[..])
+            .unwrap()
+            .map(|v| v.value().len());
+        // A checksummed value is stored with its 4-byte CRC after it.
+        assert_eq!(stored_len, Some(if first { 5 } else { 1 }), "{name}");
+    }
+}

@@ -13,13 +13,14 @@ fn problems(file: &str, source: &str) -> Vec<String> {
     // by `sql::` helpers and held in `statement`.
     const RUN_ARGS: [&str; 4] = ["sql::", "&statement", "statement", "&sql::"];
     // Only these may be appended when building statement text in sql.rs.
-    const FRAGMENTS: [&str; 6] = [
+    const FRAGMENTS: [&str; 7] = [
         "LIST_SEP",
         "fragment",
         "&placeholders(n, PLACEHOLDER)",
         "GET_MANY_SUFFIX",
         "&placeholders(rows, UPSERT_ROW)",
         "UPSERT_SUFFIX",
+        "RETURNING",
     ];
     for (n, line) in source.lines().enumerate() {
         let at = format!("{file}:{}", n + 1);
