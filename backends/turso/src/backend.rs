@@ -45,17 +45,17 @@ const KEYS_PER_STATEMENT: usize = 30_000;
 #[derive(Clone)]
 pub struct TursoBackend {
     keyspace: Arc<str>,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     config: TursoConfig,
     db: Database,
     pool: Vec<Mutex<Connection>>,
     next: AtomicUsize,
-    hlc: Hlc,
+    pub(crate) hlc: Hlc,
     breaker: Breaker,
-    caps: Capabilities,
+    pub(crate) caps: Capabilities,
     connects: Arc<AtomicU64>,
     /// Reads over the pipeline endpoint (plain-HTTP servers); `None` reads through libsql.
     reader: Option<PipelineReader>,
@@ -274,7 +274,7 @@ impl TursoBackend {
     }
 
     /// Runs a read statement: over the pipeline endpoint when available, else via libsql.
-    async fn read_rows(
+    pub(crate) async fn read_rows(
         &self,
         op: Operation,
         statement: &str,
@@ -357,11 +357,11 @@ impl TursoBackend {
         }
     }
 
-    fn ks(&self) -> Value {
+    pub(crate) fn ks(&self) -> Value {
         Value::Text(self.keyspace.to_string())
     }
 
-    fn ks_arg(&self) -> Arg {
+    pub(crate) fn ks_arg(&self) -> Arg {
         Arg::Text(self.keyspace.clone())
     }
 
@@ -484,7 +484,7 @@ async fn first_integer(mut rows: libsql::Rows) -> libsql::Result<Option<i64>> {
 }
 
 /// A node id as SQLite stores it: the same 64 bits, as a signed integer.
-fn node_to_sql(node: u64) -> i64 {
+pub(crate) fn node_to_sql(node: u64) -> i64 {
     i64::from_ne_bytes(node.to_ne_bytes())
 }
 
@@ -545,10 +545,13 @@ impl Drop for Refresh<'_> {
     }
 }
 
+/// A column as the pipeline reader returns it: bytes, integers as decimal text, `None` for
+/// NULL.
 fn blob(value: Value) -> Option<Bytes> {
     match value {
         Value::Blob(b) => Some(Bytes::from(b)),
         Value::Text(t) => Some(Bytes::from(t.into_bytes())),
+        Value::Integer(i) => Some(Bytes::from(i.to_string())),
         _ => None,
     }
 }

@@ -40,6 +40,7 @@ mod pipeline;
 mod resilience;
 mod secret;
 mod sql;
+mod sync;
 
 pub use backend::RecordVersion;
 pub use backend::TursoBackend;
@@ -51,3 +52,4 @@ pub use connector::CountingConnector;
 pub use hlc::{SystemClock, WallClock};
 pub use resilience::ResilienceConfig;
 pub use secret::AuthToken;
+pub use sync::{PulledRecord, PushOutcome, SyncRecord};

@@ -84,6 +84,43 @@ pub(crate) const TOMBSTONE_OVER_NOTHING: i64 = 2;
 /// `deleted` returned for a tombstone that replaced a live value.
 pub(crate) const TOMBSTONE_OVER_LIVE: i64 = 1;
 
+/// Replayed offline writes (sync push): after [`UPSERT_PREFIX`] and the rows, a row is applied
+/// only if its `(version, node)` is newer than the stored one — last writer wins on the
+/// hybrid logical clock, so a replay of what is already there changes nothing. `RETURNING`
+/// names the keys that were applied.
+pub(crate) const PUSH_SUFFIX: &str = " ON CONFLICT (keyspace, key) DO UPDATE SET \
+    value = excluded.value, deleted = excluded.deleted, version = excluded.version, \
+    node = excluded.node \
+    WHERE excluded.version > strata_kv.version \
+    OR (excluded.version = strata_kv.version AND excluded.node > strata_kv.node) \
+    RETURNING key";
+
+/// The push statement for `rows` rows.
+pub(crate) fn push(rows: usize) -> String {
+    let mut sql = String::from(UPSERT_PREFIX);
+    sql.push_str(&placeholders(rows, UPSERT_ROW));
+    sql.push_str(PUSH_SUFFIX);
+    sql
+}
+
+/// Versions of some keys (sync push, for the rows it did not apply): this prefix, `?` per key
+/// joined by [`LIST_SEP`], then [`GET_MANY_SUFFIX`].
+pub(crate) const VERSIONS_PREFIX: &str = "SELECT key, version, node FROM strata_kv \
+    WHERE keyspace = ?1 AND key IN (";
+
+/// The versions statement for `n` keys.
+pub(crate) fn versions(n: usize) -> String {
+    let mut sql = String::from(VERSIONS_PREFIX);
+    sql.push_str(&placeholders(n, PLACEHOLDER));
+    sql.push_str(GET_MANY_SUFFIX);
+    sql
+}
+
+/// Sync pull: this keyspace's records changed after a cursor, in change order, tombstones
+/// included.
+pub(crate) const PULL: &str = "SELECT key, value, version, node, deleted, seq FROM strata_kv \
+    WHERE keyspace = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+
 /// The version of one record, live or tombstone.
 pub(crate) const RECORD: &str =
     "SELECT version, node, deleted FROM strata_kv WHERE keyspace = ?1 AND key = ?2";

@@ -13,7 +13,7 @@ fn problems(file: &str, source: &str) -> Vec<String> {
     // by `sql::` helpers and held in `statement`.
     const RUN_ARGS: [&str; 4] = ["sql::", "&statement", "statement", "&sql::"];
     // Only these may be appended when building statement text in sql.rs.
-    const FRAGMENTS: [&str; 7] = [
+    const FRAGMENTS: [&str; 8] = [
         "LIST_SEP",
         "fragment",
         "&placeholders(n, PLACEHOLDER)",
@@ -21,6 +21,7 @@ fn problems(file: &str, source: &str) -> Vec<String> {
         "&placeholders(rows, UPSERT_ROW)",
         "UPSERT_SUFFIX",
         "RETURNING",
+        "PUSH_SUFFIX",
     ];
     for (n, line) in source.lines().enumerate() {
         let at = format!("{file}:{}", n + 1);
