@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use strata::{KeyRange, StorageBackend, SyncMode};
 use strata_redb::RedbBackend;
 
-use crate::ops::{MAX_KEY, MAX_VALUE, Model, Op, apply_op, check_from, is_write};
+use crate::ops::{MAX_KEY, MAX_VALUE, Model, Op, apply_op, check_from};
 
 /// When the storage starts failing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, arbitrary::Arbitrary)]
@@ -205,6 +205,11 @@ pub async fn run_faulty(sync_mode: SyncMode, plan: Option<FaultPlan>, ops: &[Op]
         storage.arm(plan);
     }
     let every_write_durable = matches!(sync_mode, SyncMode::Full);
+    // `Normal { every: N }` may lose at most the last N - 1 acknowledged writes.
+    let window = match sync_mode {
+        SyncMode::Normal { every, .. } => Some(every as usize),
+        _ => None,
+    };
     let mut model = Model::new();
     // States a reopen may show: the last one known durable, then each acknowledged since.
     let mut allowed = vec![model.clone()];
@@ -213,11 +218,18 @@ pub async fn run_faulty(sync_mode: SyncMode, plan: Option<FaultPlan>, ops: &[Op]
     let mut rest: &[Op] = &[];
     for (step, op) in ops.iter().enumerate() {
         match apply_op(&store, &mut model, op, None).await {
-            Ok(()) if matches!(op, Op::Flush) || (is_write(op) && every_write_durable) => {
+            Ok(wrote) if matches!(op, Op::Flush) || (wrote && every_write_durable) => {
                 allowed = vec![model.clone()];
             }
-            Ok(()) if is_write(op) => allowed.push(model.clone()),
-            Ok(()) => {}
+            Ok(true) => {
+                allowed.push(model.clone());
+                if let Some(window) = window
+                    && allowed.len() > window
+                {
+                    allowed.remove(0);
+                }
+            }
+            Ok(false) => {}
             Err(failed) => {
                 assert!(
                     storage.fired(),

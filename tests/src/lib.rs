@@ -15,4 +15,5 @@ pub mod records;
 pub mod schedule;
 #[cfg(feature = "remote")]
 pub mod sqld;
+pub mod watchdog;
 pub mod wrappers;

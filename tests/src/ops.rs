@@ -106,18 +106,24 @@ pub fn run_input(data: &[u8]) {
         1 => SyncMode::normal(3),
         _ => SyncMode::Off,
     };
-    let plan: Option<crate::io_faults::FaultPlan> = Arbitrary::arbitrary(&mut u).unwrap_or(None);
+    // A countdown within the few hundred storage calls an input makes, so most faults fire.
+    let plan = match bool::arbitrary(&mut u).unwrap_or(false) {
+        true => Some(crate::io_faults::FaultPlan {
+            after_calls: u16::from(u8::arbitrary(&mut u).unwrap_or(0)),
+            sticky: bool::arbitrary(&mut u).unwrap_or(false),
+        }),
+        false => None,
+    };
     let ops = decode_ops(&mut u);
+    // A hang is a finding too: named and the process stopped, not waited on.
+    let input = data.to_vec();
+    let _watchdog = crate::watchdog::Watchdog::arm(std::time::Duration::from_secs(30), move || {
+        format!("fuzz input {input:?} hung")
+    });
     block_on(async {
-        let run = async {
-            let memory = MemoryBackend::with_limits(MAX_KEY, MAX_VALUE);
-            check_against_model(&memory, &ops).await;
-            crate::io_faults::run_faulty(sync_mode, plan, &ops).await;
-        };
-        // A hang is a finding too, named rather than waited on.
-        tokio::time::timeout(std::time::Duration::from_secs(30), run)
-            .await
-            .unwrap_or_else(|_| panic!("{sync_mode:?} {plan:?} {ops:?} hung"));
+        let memory = MemoryBackend::with_limits(MAX_KEY, MAX_VALUE);
+        check_against_model(&memory, &ops).await;
+        crate::io_faults::run_faulty(sync_mode, plan, &ops).await;
     });
 }
 
@@ -199,13 +205,14 @@ pub fn is_write(op: &Op) -> bool {
 
 /// Applies one operation to `store` and `model`. Panics when a result disagrees with the
 /// model or an invalid argument is accepted (or refused with the wrong kind); returns the
-/// store's error when a valid operation fails, leaving `model` as it was.
+/// store's error when a valid operation fails, leaving `model` as it was. `Ok(true)` when the
+/// operation was a write the store carried out (a put, a delete, a non-empty batch).
 pub async fn apply_op<B: StorageBackend>(
     store: &B,
     model: &mut Model,
     op: &Op,
     clock: Option<&strata::cache::ManualClock>,
-) -> Result<(), Failed> {
+) -> Result<bool, Failed> {
     let ctx = || format!("{op:?} on {store:?}");
     let read_failed = |error| Failed {
         error,
@@ -217,7 +224,8 @@ pub async fn apply_op<B: StorageBackend>(
             let valid = valid_key(&k) && v.len() <= MAX_VALUE;
             let mut after = model.clone();
             after.insert(k.clone(), v.clone());
-            write_outcome(store.put(k, v).await, valid, model, after, &ctx)?;
+            let done = write_outcome(store.put(k, v).await, valid, model, after, &ctx)?;
+            return Ok(done.is_some());
         }
         Op::Get(k) => {
             let k = k.bytes();
@@ -231,9 +239,11 @@ pub async fn apply_op<B: StorageBackend>(
             let mut after = model.clone();
             let existed = after.remove(&k).is_some();
             let result = store.delete(&k).await;
-            if let Some(removed) = write_outcome(result, valid_key(&k), model, after, &ctx)? {
-                assert_eq!(removed, existed, "{}", ctx());
-            }
+            let Some(removed) = write_outcome(result, valid_key(&k), model, after, &ctx)? else {
+                return Ok(false);
+            };
+            assert_eq!(removed, existed, "{}", ctx());
+            return Ok(true);
         }
         Op::GetMany(keys) => {
             let keys: Vec<Bytes> = keys.iter().map(FuzzKey::bytes).collect();
@@ -263,7 +273,8 @@ pub async fn apply_op<B: StorageBackend>(
                     }
                 };
             }
-            write_outcome(store.write_batch(batch).await, valid, model, after, &ctx)?;
+            let done = write_outcome(store.write_batch(batch).await, valid, model, after, &ctx)?;
+            return Ok(done.is_some() && !entries.is_empty());
         }
         Op::Scan(start, end, limit) => {
             let range = KeyRange::new(to_bound(start), to_bound(end));
@@ -286,7 +297,7 @@ pub async fn apply_op<B: StorageBackend>(
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// [`outcome`] for a write: on success the model becomes `after`; on failure `after` is what

@@ -139,10 +139,11 @@ fn sweep(verify: bool) -> Outcomes {
             }
             let mut damaged = image.clone();
             damaged[at] ^= 1 << (at % 8);
-            let check = check_flip(damaged, at, verify, &mut outcomes);
-            tokio::time::timeout(std::time::Duration::from_secs(30), check)
-                .await
-                .unwrap_or_else(|_| panic!("flip at {at}: hung"));
+            let _watchdog = strata_tests::watchdog::Watchdog::arm(
+                std::time::Duration::from_secs(30),
+                move || format!("flip at {at} (verify_on_open {verify})"),
+            );
+            check_flip(damaged, at, verify, &mut outcomes).await;
         }
         eprintln!(
             "verify_on_open {verify}: {} bytes, stride {stride}: {outcomes:?} (key reads; 0 wrong)",

@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use strata::SyncMode;
 use strata_tests::io_faults::{FaultPlan, FaultyStorage, open_store, run_faulty};
 use strata_tests::ops::{FuzzKey, Model, Op, apply_op};
+use strata_tests::watchdog::Watchdog;
 
 /// A workload touching every path: puts, batches, deletes, reads, scans, flushes.
 fn workload() -> Vec<Op> {
@@ -71,14 +72,10 @@ fn io_faults_at_every_storage_call_lose_nothing_acknowledged() {
                     after_calls: u16::try_from(after_calls).unwrap(),
                     sticky,
                 };
-                runtime.block_on(async {
-                    tokio::time::timeout(
-                        std::time::Duration::from_secs(30),
-                        run_faulty(sync_mode, Some(plan), &ops),
-                    )
-                    .await
-                    .unwrap_or_else(|_| panic!("{sync_mode:?} {plan:?} hung"))
+                let _watchdog = Watchdog::arm(std::time::Duration::from_secs(30), move || {
+                    format!("{sync_mode:?} {plan:?} hung")
                 });
+                runtime.block_on(run_faulty(sync_mode, Some(plan), &ops));
             }
         }
     }
