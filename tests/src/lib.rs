@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod crash;
+pub mod deadline;
 pub mod fuzzing;
 pub mod harness;
 mod history;

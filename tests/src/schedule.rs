@@ -40,13 +40,7 @@ pub fn schedules_from_env(default: usize) -> usize {
         .unwrap_or(default)
 }
 
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no progress within {LIMIT:?} (a hang)"))
-}
+use crate::deadline::{LIMIT, bounded};
 
 /// How a task lets go of an operation.
 #[derive(Clone, Copy)]

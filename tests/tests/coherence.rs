@@ -17,13 +17,7 @@ use strata_tests::harness::redb_at;
 
 type Store = Tiered<MemoryCache, RedbBackend>;
 
-const ROUND_LIMIT: Duration = Duration::from_secs(30);
-
-async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(ROUND_LIMIT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: did not finish within {ROUND_LIMIT:?}"))
-}
+use strata_tests::deadline::bounded;
 
 async fn store(dir: &tempfile::TempDir, mode: SyncMode) -> Store {
     let cache = MemoryCache::builder().max_entries(10_000).build().unwrap();

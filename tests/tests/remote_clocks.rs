@@ -10,11 +10,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use strata::StorageBackend;
+use strata_tests::deadline::{LIMIT, bounded};
 use strata_tests::sqld::{Access, Sqld};
 use strata_turso::{SystemClock, TursoBackend, WallClock};
 
 const HOUR: i64 = 3_600_000;
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// The system clock shifted by `offset_ms`.
 #[derive(Debug)]
@@ -38,13 +38,6 @@ async fn device(sqld: &Sqld, node: u64, offset_ms: i64, keyspace: &str) -> Turso
         .expect("open in time")
         .expect("open");
     store.keyspace(keyspace).unwrap()
-}
-
-/// Runs `f` with a deadline, so a hang fails by name.
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung"))
 }
 
 async fn read(store: &TursoBackend, key: &str) -> Option<Bytes> {

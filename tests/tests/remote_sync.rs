@@ -3,21 +3,12 @@
 //! pages through changes in the server's order, tombstones included.
 #![cfg(feature = "remote")] // on by default; only the fuzz build turns it off
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use strata::StorageBackend;
+use strata_tests::deadline::bounded;
 use strata_tests::sqld::{Access, Sqld};
 use strata_turso::hlc::timestamp_at;
 use strata_turso::{SyncRecord, SystemClock, TursoBackend, WallClock};
-
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
 
 async fn open(sqld: &Sqld, keyspace: &str) -> TursoBackend {
     let open = TursoBackend::builder(sqld.url())

@@ -194,27 +194,18 @@ impl TursoBackend {
     /// The version of `key`'s record in this keyspace (a tombstone's too), as the server
     /// holds it now; `None` if the server has never held the key.
     pub async fn record_version(&self, key: &[u8]) -> Result<Option<RecordVersion>> {
-        check_key(&self.shared.caps, Operation::Get, key)?;
-        let params = Arc::new(vec![self.ks(), Value::Blob(key.to_vec())]);
-        self.call(Operation::Get, |conn| {
-            let params = params.clone();
-            async move {
-                let mut rows = conn
-                    .query(sql::RECORD, Params::Positional(params.to_vec()))
-                    .await?;
-                let Some(row) = rows.next().await? else {
-                    return Ok(None);
-                };
-                let (version, node, deleted) =
-                    (row.get::<i64>(0)?, row.get::<i64>(1)?, row.get::<i64>(2)?);
-                Ok(Some(RecordVersion {
-                    timestamp: u64::try_from(version).unwrap_or(0),
-                    node: u64::from_ne_bytes(node.to_ne_bytes()),
-                    deleted: deleted != 0,
-                }))
-            }
-        })
-        .await
+        let op = Operation::Get;
+        check_key(&self.shared.caps, op, key)?;
+        let args = vec![self.ks_arg(), Arg::Blob(Bytes::copy_from_slice(key))];
+        let rows = self.read_rows(op, sql::RECORD, args).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(RecordVersion {
+            timestamp: u64::try_from(integer_cell(op, row.first())?).unwrap_or(0),
+            node: node_from_sql(integer_cell(op, row.get(1))?),
+            deleted: integer_cell(op, row.get(2))? != 0,
+        }))
     }
 
     /// This handle's node id (stored with every record it writes).
@@ -285,16 +276,7 @@ impl TursoBackend {
                 .resilient(op, || reader.rows(op, statement, &args))
                 .await;
         }
-        let params: Arc<Vec<Value>> = Arc::new(
-            args.iter()
-                .map(|a| match a {
-                    Arg::Text(t) => Value::Text(t.to_string()),
-                    Arg::Blob(b) => Value::Blob(b.to_vec()),
-                    Arg::Integer(i) => Value::Integer(*i),
-                    Arg::Null => Value::Null,
-                })
-                .collect(),
-        );
+        let params: Arc<Vec<Value>> = Arc::new(args.iter().map(to_value).collect());
         self.call(op, |conn| {
             let params = params.clone();
             async move {
@@ -357,10 +339,6 @@ impl TursoBackend {
         }
     }
 
-    pub(crate) fn ks(&self) -> Value {
-        Value::Text(self.keyspace.to_string())
-    }
-
     pub(crate) fn ks_arg(&self) -> Arg {
         Arg::Text(self.keyspace.clone())
     }
@@ -373,30 +351,30 @@ impl TursoBackend {
         let first = self.shared.hlc.reserve(ops.len()).map_err(|e| {
             Error::unexpected(op, "cannot persist the clock's lease").with_source(e)
         })?;
-        let node = Value::Integer(node_to_sql(self.shared.hlc.node()));
-        let mut rows: Vec<Value> = Vec::with_capacity(ops.len() * sql::UPSERT_PARAMS);
+        let node = Arg::Integer(node_to_sql(self.shared.hlc.node()));
+        // Arguments share the caller's buffers; only the libsql path copies them.
+        let mut args: Vec<Arg> = Vec::with_capacity(ops.len() * sql::UPSERT_PARAMS);
         for (i, batch_op) in ops.into_iter().enumerate() {
             let timestamp = first + i as u64;
-            let version = Value::Integer(i64::try_from(timestamp).unwrap_or(i64::MAX));
+            let version = Arg::Integer(i64::try_from(timestamp).unwrap_or(i64::MAX));
             let (key, value, deleted) = match batch_op {
-                BatchOp::Put { key, value } => (key, Value::Blob(value.to_vec()), 0),
-                BatchOp::Delete { key } => (key, Value::Null, sql::TOMBSTONE_OVER_NOTHING),
+                BatchOp::Put { key, value } => (key, Arg::Blob(value), 0),
+                BatchOp::Delete { key } => (key, Arg::Null, sql::TOMBSTONE_OVER_NOTHING),
             };
-            rows.extend([
-                self.ks(),
-                Value::Blob(key.to_vec()),
+            args.extend([
+                self.ks_arg(),
+                Arg::Blob(key),
                 value,
                 version,
                 node.clone(),
-                Value::Integer(deleted),
+                Arg::Integer(deleted),
             ]);
         }
         let stored = match &self.shared.reader {
             // A single row returns what it stored: one round trip over the pipeline endpoint
             // (libsql's `query` would describe the statement first).
-            Some(reader) if rows.len() == sql::UPSERT_PARAMS => {
-                let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
-                let args: Vec<Arg> = rows.iter().map(to_arg).collect();
+            Some(reader) if args.len() == sql::UPSERT_PARAMS => {
+                let statement = sql::upsert(1);
                 let returned = self
                     .resilient(op, || reader.rows(op, &statement, &args))
                     .await?;
@@ -410,7 +388,10 @@ impl TursoBackend {
                     })
                     .collect::<Result<Vec<_>>>()?
             }
-            _ => self.write_rows_libsql(op, Arc::new(rows)).await?,
+            _ => {
+                let rows = args.iter().map(to_value).collect();
+                self.write_rows_libsql(op, Arc::new(rows)).await?
+            }
         };
         if let Some(max) = stored.iter().map(|(version, _)| *version).max() {
             self.shared.hlc.observe(u64::try_from(max).unwrap_or(0));
@@ -456,14 +437,13 @@ impl TursoBackend {
     }
 }
 
-/// A libsql value as a pipeline argument.
-fn to_arg(value: &Value) -> Arg {
-    match value {
-        Value::Text(t) => Arg::Text(Arc::from(t.as_str())),
-        Value::Blob(b) => Arg::Blob(Bytes::copy_from_slice(b)),
-        Value::Integer(i) => Arg::Integer(*i),
-        // Rows hold no reals: only keyspace, key, value, version, node and deleted.
-        Value::Null | Value::Real(_) => Arg::Null,
+/// A pipeline argument as a libsql value.
+fn to_value(arg: &Arg) -> Value {
+    match arg {
+        Arg::Text(t) => Value::Text(t.to_string()),
+        Arg::Blob(b) => Value::Blob(b.to_vec()),
+        Arg::Integer(i) => Value::Integer(*i),
+        Arg::Null => Value::Null,
     }
 }
 
@@ -486,6 +466,11 @@ async fn first_integer(mut rows: libsql::Rows) -> libsql::Result<Option<i64>> {
 /// A node id as SQLite stores it: the same 64 bits, as a signed integer.
 pub(crate) fn node_to_sql(node: u64) -> i64 {
     i64::from_ne_bytes(node.to_ne_bytes())
+}
+
+/// A node id as SQLite returns it, back to its 64 bits.
+pub(crate) fn node_from_sql(node: i64) -> u64 {
+    u64::from_ne_bytes(node.to_ne_bytes())
 }
 
 /// The clock for a handle: from the clock file when configured (creating it, or writing an

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use strata::validate::check_key;
 use strata::{Error, Operation, Result};
 
-use crate::backend::{RecordVersion, TursoBackend, node_to_sql};
+use crate::backend::{RecordVersion, TursoBackend, node_from_sql, node_to_sql};
 use crate::pipeline::{Arg, integer_cell};
 use crate::sql;
 
@@ -159,7 +159,7 @@ impl TursoBackend {
                     key,
                     RecordVersion {
                         timestamp: u64::try_from(timestamp).unwrap_or(0),
-                        node: u64::from_ne_bytes(node.to_ne_bytes()),
+                        node: node_from_sql(node),
                         deleted: false,
                     },
                 );
@@ -212,7 +212,7 @@ impl TursoBackend {
                     key,
                     value,
                     timestamp,
-                    node: u64::from_ne_bytes(node.to_ne_bytes()),
+                    node: node_from_sql(node),
                 },
                 seq,
             });

@@ -1,0 +1,14 @@
+//! The deadline every wait in the suites runs under, so a hang fails by name.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How long any single awaited step of a test may take.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Awaits `fut`, panicking with `what` if it takes longer than [`LIMIT`].
+pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no progress within {LIMIT:?} (a hang)"))
+}
