@@ -88,6 +88,8 @@ pub enum Operation {
     Flush,
     /// Closing a store.
     Close,
+    /// Synchronising a store with its remote (offline-first sync).
+    Sync,
 }
 
 impl Operation {
@@ -104,6 +106,7 @@ impl Operation {
             Operation::Scan => "scan",
             Operation::Flush => "flush",
             Operation::Close => "close",
+            Operation::Sync => "sync",
         }
     }
 }

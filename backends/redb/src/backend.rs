@@ -36,7 +36,7 @@ const KEYSPACE_TABLE_PREFIX: &str = "kv.";
 /// [`close`](RedbBackend::close) to do that without blocking.
 #[derive(Clone)]
 pub struct RedbBackend {
-    table: Arc<str>,
+    pub(crate) table: Arc<str>,
     shared: Arc<Shared>,
 }
 
@@ -229,7 +229,42 @@ impl RedbBackend {
 
     /// The keyspace this handle addresses.
     pub fn keyspace_name(&self) -> &str {
-        &self.table[KEYSPACE_TABLE_PREFIX.len()..]
+        self.table
+            .strip_prefix(KEYSPACE_TABLE_PREFIX)
+            .or_else(|| {
+                self.table
+                    .strip_prefix(crate::transact::SYSTEM_TABLE_PREFIX)
+            })
+            .unwrap_or(&self.table)
+    }
+
+    /// A handle on another table of the same file.
+    pub(crate) fn with_table(&self, table: Arc<str>) -> RedbBackend {
+        RedbBackend {
+            table,
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The identity of this handle's file (its database's address, as the writer sees it).
+    pub(crate) fn file_id(&self) -> usize {
+        Arc::as_ptr(&self.db()) as usize
+    }
+
+    pub(crate) fn database(&self) -> Arc<Database> {
+        self.db()
+    }
+
+    pub(crate) fn checksums(&self) -> bool {
+        self.shared.checksums
+    }
+
+    pub(crate) fn fault(&self) -> &WriterFault {
+        &self.shared.fault
+    }
+
+    pub(crate) fn send_request(&self, op: Operation, request: Request) -> Result<()> {
+        self.send(op, request)
     }
 
     /// Closes this handle and reports whether everything acknowledged is durable: other
@@ -340,7 +375,7 @@ impl RedbBackend {
     }
 
     /// Remembers that the store met damaged data (see `Shared::damaged`).
-    fn note_damage<T>(&self, result: &Result<T>) {
+    pub(crate) fn note_damage<T>(&self, result: &Result<T>) {
         if result
             .as_ref()
             .is_err_and(|e| e.kind() == ErrorKind::Corrupted)
@@ -354,7 +389,12 @@ impl RedbBackend {
 
 /// The value a stored value holds: checked and stripped of its checksum when the store has
 /// them, as stored otherwise.
-fn stored_value(checksums: bool, op: Operation, key: &[u8], stored: &[u8]) -> Result<Bytes> {
+pub(crate) fn stored_value(
+    checksums: bool,
+    op: Operation,
+    key: &[u8],
+    stored: &[u8],
+) -> Result<Bytes> {
     if checksums {
         crate::checksum::unseal(op, key, stored)
     } else {

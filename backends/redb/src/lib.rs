@@ -33,6 +33,7 @@ mod error;
 mod stats;
 mod storage;
 mod sync_policy;
+mod transact;
 mod writer;
 
 pub use backend::RedbBackend;
@@ -41,3 +42,4 @@ pub use config::{
     DEFAULT_WRITER_SPIN, RedbBuilder, RedbConfig,
 };
 pub use stats::RedbStats;
+pub use transact::{Snapshot, TableRef, Txn};

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use crate::error::{WriterFault, redb_error};
 use crate::stats::WriterCounters;
 use crate::sync_policy::SyncPolicy;
+use crate::transact::{Txn, TxnWork};
 
 /// Every keyspace is a redb table of byte keys to byte values.
 pub(crate) type KvTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
@@ -36,6 +37,11 @@ pub(crate) enum Request {
         table: Arc<str>,
         ops: Vec<BatchOp>,
         reply: oneshot::Sender<Result<bool>>,
+    },
+    /// Run a closure in the write transaction (see `transact.rs`).
+    Transact {
+        run: TxnWork,
+        reply: oneshot::Sender<Result<()>>,
     },
     /// Make every earlier commit durable.
     Flush { reply: oneshot::Sender<Result<()>> },
@@ -150,7 +156,7 @@ fn shutdown(db: Arc<Database>, fault: &WriterFault, damaged: &AtomicBool, shut: 
 fn writes_in(group: &[Request]) -> usize {
     group
         .iter()
-        .filter(|r| matches!(r, Request::Write { .. }))
+        .filter(|r| matches!(r, Request::Write { .. } | Request::Transact { .. }))
         .count()
 }
 
@@ -222,7 +228,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
         return;
     }
 
-    match apply_in_one_transaction(db, group.iter(), durability, checksums) {
+    match apply_in_one_transaction(db, group.iter_mut(), durability, checksums) {
         Ok(outcomes) => {
             policy.committed(durability, writes, Instant::now());
             let mut outcomes = outcomes.into_iter();
@@ -230,6 +236,10 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
                 match request {
                     Request::Write { reply, .. } => {
                         let _ = reply.send(Ok(outcomes.next().unwrap_or(false)));
+                    }
+                    Request::Transact { reply, .. } => {
+                        outcomes.next();
+                        let _ = reply.send(Ok(()));
                     }
                     Request::Flush { reply } => {
                         let _ = reply.send(Ok(()));
@@ -257,12 +267,34 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
                             reply: oneshot::channel().0,
                         };
                         let d = policy.durability_for_next(flush_requested, 1, Instant::now());
-                        let result =
-                            apply_in_one_transaction(db, std::iter::once(&single), d, checksums);
+                        let mut single = single;
+                        let result = apply_in_one_transaction(
+                            db,
+                            std::iter::once(&mut single),
+                            d,
+                            checksums,
+                        );
                         if result.is_ok() {
                             policy.committed(d, 1, Instant::now());
                         }
                         let _ = reply.send(result.map(|o| o.first().copied().unwrap_or(false)));
+                    }
+                    Request::Transact { run, reply } => {
+                        let mut single = Request::Transact {
+                            run,
+                            reply: oneshot::channel().0,
+                        };
+                        let d = policy.durability_for_next(flush_requested, 1, Instant::now());
+                        let result = apply_in_one_transaction(
+                            db,
+                            std::iter::once(&mut single),
+                            d,
+                            checksums,
+                        );
+                        if result.is_ok() {
+                            policy.committed(d, 1, Instant::now());
+                        }
+                        let _ = reply.send(result.map(|_| ()));
                     }
                     flush @ Request::Flush { .. } => flushes.push(flush),
                 }
@@ -281,7 +313,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
                     Request::Write { reply, .. } => {
                         let _ = reply.send(Err(clone_error(&err)));
                     }
-                    Request::Flush { reply } => {
+                    Request::Transact { reply, .. } | Request::Flush { reply } => {
                         let _ = reply.send(Err(clone_error(&err)));
                     }
                 }
@@ -303,10 +335,11 @@ fn clone_error(err: &Error) -> Error {
 }
 
 /// Applies the writes among `requests` in one transaction committed with `durability`.
-/// Returns, per write request in order, whether any of its deletes removed a key.
+/// Returns, per write request in order, whether any of its deletes removed a key (always
+/// `false` for a transaction closure).
 fn apply_in_one_transaction<'r>(
     db: &Database,
-    requests: impl Iterator<Item = &'r Request>,
+    requests: impl Iterator<Item = &'r mut Request>,
     durability: Durability,
     checksums: bool,
 ) -> Result<Vec<bool>> {
@@ -316,44 +349,31 @@ fn apply_in_one_transaction<'r>(
         .map_err(|e| redb_error(op, e))?;
     let mut outcomes = Vec::new();
     {
-        // Groups touch one or a few keyspaces: a short list beats hashing.
-        let mut tables: Vec<(&str, KvTable<'_>)> = Vec::with_capacity(1);
+        let file = std::ptr::from_ref(db) as usize;
+        let mut tables = Txn::new(&txn, checksums, file);
         for request in requests {
-            let Request::Write { op, table, ops, .. } = request else {
-                continue;
-            };
-            let index = match tables.iter().position(|(name, _)| *name == table.as_ref()) {
-                Some(index) => index,
-                None => {
-                    let opened = txn
-                        .open_table(table_def(table))
-                        .map_err(|e| redb_error(*op, e))?;
-                    tables.push((table.as_ref(), opened));
-                    tables.len() - 1
+            match request {
+                Request::Write { op, table, ops, .. } => {
+                    let mut removed = false;
+                    for batch_op in ops.iter() {
+                        match batch_op {
+                            BatchOp::Put { key, value } => {
+                                tables.insert(*op, table, key, value)?;
+                            }
+                            BatchOp::Delete { key } => {
+                                removed |= tables.remove(*op, table, key)?;
+                            }
+                        }
+                    }
+                    outcomes.push(removed);
                 }
-            };
-            let kv = &mut tables[index].1;
-            let mut removed = false;
-            for batch_op in ops {
-                match batch_op {
-                    BatchOp::Put { key, value } if checksums => {
-                        let sealed = crate::checksum::seal(key, value);
-                        kv.insert(key.as_ref(), sealed.as_slice())
-                            .map_err(|e| redb_error(*op, e).with_key(key))?;
-                    }
-                    BatchOp::Put { key, value } => {
-                        kv.insert(key.as_ref(), value.as_ref())
-                            .map_err(|e| redb_error(*op, e).with_key(key))?;
-                    }
-                    BatchOp::Delete { key } => {
-                        removed |= kv
-                            .remove(key.as_ref())
-                            .map_err(|e| redb_error(*op, e).with_key(key))?
-                            .is_some();
-                    }
+                Request::Transact { run, .. } => {
+                    // A panic in a caller's closure fails its request, not the writer.
+                    crate::blocking::catch(op, || run(&mut tables))??;
+                    outcomes.push(false);
                 }
+                Request::Flush { .. } => {}
             }
-            outcomes.push(removed);
         }
     }
     txn.commit().map_err(|e| redb_error(op, e))?;

@@ -1,0 +1,53 @@
+//! The server a synced store talks to: anything that can take replayed writes by
+//! last-writer-wins and hand back changes in its own order. [`TursoBackend`] (a real `sqld` or
+//! Turso) is the one users run; [`MemoryRemote`](crate::MemoryRemote) follows the same rules
+//! in memory, for simulation.
+
+use std::future::Future;
+
+use strata::{Capabilities, Result, StorageBackend};
+use strata_turso::{PulledRecord, PushOutcome, SyncRecord, TursoBackend};
+
+/// A sync server for one keyspace.
+pub trait SyncRemote: Send + Sync + Sized + 'static {
+    /// Key and value limits of the server: a synced store refuses writes it could not push.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The same server, another keyspace.
+    fn keyspace(&self, name: &str) -> Result<Self>;
+
+    /// Applies each record (one per key) only if it is newer, by last-writer-wins, than what
+    /// the server holds; says which were applied, already there, or lost (and to what).
+    /// Replaying the same records is harmless.
+    fn push(&self, records: &[SyncRecord]) -> impl Future<Output = Result<PushOutcome>> + Send;
+
+    /// Up to `limit` records changed after `cursor`, in the server's change order
+    /// (tombstones included); each carries the `seq` to store as the next cursor.
+    fn pull(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PulledRecord>>> + Send;
+}
+
+impl SyncRemote for TursoBackend {
+    fn capabilities(&self) -> Capabilities {
+        StorageBackend::capabilities(self)
+    }
+
+    fn keyspace(&self, name: &str) -> Result<Self> {
+        StorageBackend::keyspace(self, name)
+    }
+
+    fn push(&self, records: &[SyncRecord]) -> impl Future<Output = Result<PushOutcome>> + Send {
+        TursoBackend::push(self, records)
+    }
+
+    fn pull(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PulledRecord>>> + Send {
+        TursoBackend::pull(self, cursor, limit)
+    }
+}

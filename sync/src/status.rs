@@ -1,0 +1,70 @@
+//! What a synced store reports about its sync: [`SyncStatus`] and the counters behind it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+
+/// A synced store's sync, as [`SyncedStore::sync_status`](crate::SyncedStore::sync_status)
+/// sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncStatus {
+    /// Writes waiting to be pushed (repeated writes of a key count once).
+    pub pending: u64,
+    /// Value bytes of those writes.
+    pub pending_bytes: u64,
+    /// How long ago (by this device's wall clock) the oldest pending write was made.
+    pub oldest_pending_age: Option<Duration>,
+    /// When a sync round last completed (everything pushed, everything pulled).
+    pub last_success: Option<SystemTime>,
+    /// The error that ended the last failed round, cleared by the next success.
+    pub last_error: Option<String>,
+    /// Rounds that failed since the last success (the syncer backs off exponentially).
+    pub consecutive_failures: u64,
+    /// Local writes that lost to a newer write of the same key made elsewhere — counted
+    /// when the server refused them, or when the newer record was pulled first. Their value
+    /// is replaced by the winner's; nothing acknowledged disappears without being counted here.
+    pub conflicts_lost: u64,
+    /// Pulled records that lost to a newer local write of the same key (pushed next).
+    pub conflicts_won: u64,
+    /// Records the server accepted from this store (replays it already had not counted).
+    pub pushed: u64,
+    /// Records pulled and applied locally.
+    pub pulled: u64,
+    /// The server change sequence this store has applied up to.
+    pub cursor: u64,
+}
+
+/// Counters the syncer and the write path update.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) conflicts_lost: AtomicU64,
+    pub(crate) conflicts_won: AtomicU64,
+    pub(crate) pushed: AtomicU64,
+    pub(crate) pulled: AtomicU64,
+    pub(crate) consecutive_failures: AtomicU64,
+    pub(crate) last_success: Mutex<Option<SystemTime>>,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn succeeded(&self) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        *self.last_success.lock() = Some(SystemTime::now());
+        *self.last_error.lock() = None;
+    }
+
+    pub(crate) fn failed(&self, why: String) -> u64 {
+        *self.last_error.lock() = Some(why);
+        self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,425 @@
+//! `SyncedStore`: a local redb store that is the source of truth for reads and writes, kept
+//! in sync with a remote one in the background (write-behind).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use strata::validate::{check_batch, check_key, check_keyspace_name, check_put};
+use strata::{
+    BatchOp, Capabilities, Error, ErrorKind, KeyRange, Operation, Result, StorageBackend,
+    WriteBatch,
+};
+use strata_redb::RedbBackend;
+use strata_turso::ClockFile;
+use strata_turso::hlc::{Hlc, unix_ms_of};
+use tokio::sync::Notify;
+
+use crate::config::SyncConfig;
+use crate::outbox::{self, Pending, Tables};
+use crate::record::{self, HEADER_LEN};
+use crate::remote::SyncRemote;
+use crate::status::{Counters, SyncStatus};
+
+/// An offline-first store: every read and write is served by the local redb file and
+/// acknowledged under its [`SyncMode`](strata::SyncMode) without waiting for the network;
+/// each write also leaves an outbox entry **in the same local transaction**, which a
+/// background syncer pushes to the remote (last writer wins on a hybrid logical clock) while
+/// pulling what other devices wrote. See the crate docs for the guarantees.
+///
+/// Clones share the store; [`keyspace`](StorageBackend::keyspace) handles share its file and
+/// clock, each keyspace with its own outbox, cursor and syncer.
+pub struct SyncedStore<R: SyncRemote> {
+    pub(crate) core: Arc<Core<R>>,
+    _syncer: Arc<SyncerHandle>,
+}
+
+impl<R: SyncRemote> Clone for SyncedStore<R> {
+    fn clone(&self) -> Self {
+        SyncedStore {
+            core: self.core.clone(),
+            _syncer: self._syncer.clone(),
+        }
+    }
+}
+
+/// Stops the background syncer when the last handle on its keyspace goes.
+struct SyncerHandle {
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for SyncerHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.lock().take() {
+            task.abort();
+        }
+    }
+}
+
+/// What the write path and the syncer share.
+pub(crate) struct Core<R> {
+    /// The data table's handle (reads, flush).
+    pub(crate) local: RedbBackend,
+    pub(crate) tables: Tables,
+    pub(crate) remote: R,
+    pub(crate) clock: Arc<Hlc>,
+    pub(crate) config: SyncConfig,
+    pub(crate) caps: Capabilities,
+    pub(crate) counters: Counters,
+    /// Wakes the background syncer (a write was made, or a sync was asked for).
+    pub(crate) wake: Notify,
+    /// One sync round at a time.
+    pub(crate) round: tokio::sync::Mutex<()>,
+    /// The pull cursor, as last stored (read from the store by the first round).
+    pub(crate) cursor: Mutex<Option<u64>>,
+}
+
+impl<R: SyncRemote> SyncedStore<R> {
+    /// Opens the default keyspace of `local` synced with `remote`. The clock file (node id and
+    /// clock high-water mark) is read or created next to the store; with
+    /// [`SyncConfig::background`] set the syncer starts on the current tokio runtime.
+    pub async fn open(local: RedbBackend, remote: R, config: SyncConfig) -> Result<Self> {
+        let path = config
+            .clock_file
+            .clone()
+            .unwrap_or_else(|| with_suffix(&local.config().path, ".clock"));
+        let file = tokio::task::spawn_blocking(move || ClockFile::open_or_create(path))
+            .await
+            .map_err(|e| Error::unexpected(Operation::Open, e.to_string()))?
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    Operation::Open,
+                    "cannot open the clock file",
+                )
+                .with_source(e)
+            })?;
+        let clock = Arc::new(Hlc::with_file(
+            config.wall_clock.clone(),
+            config.max_clock_skew,
+            file,
+        ));
+        Self::open_keyspace(local, remote, config, clock)
+    }
+
+    fn open_keyspace(
+        local: RedbBackend,
+        remote: R,
+        config: SyncConfig,
+        clock: Arc<Hlc>,
+    ) -> Result<Self> {
+        let name = local.keyspace_name().to_string();
+        let system = |what: &str| local.system_table(&format!("sync.{name}.{what}"));
+        let tables = Tables {
+            data: local.table_ref(),
+            pending: system("pending")?.table_ref(),
+            queue: system("queue")?.table_ref(),
+            meta: system("meta")?.table_ref(),
+        };
+        let local_caps = local.capabilities();
+        let remote_caps = remote.capabilities();
+        let caps = Capabilities {
+            max_key_size: local_caps.max_key_size.min(remote_caps.max_key_size),
+            max_value_size: local_caps
+                .max_value_size
+                .saturating_sub(HEADER_LEN)
+                .min(remote_caps.max_value_size),
+            ..local_caps
+        };
+        let background = config.background;
+        let core = Arc::new(Core {
+            local,
+            tables,
+            remote,
+            clock,
+            config,
+            caps,
+            counters: Counters::default(),
+            wake: Notify::new(),
+            round: tokio::sync::Mutex::new(()),
+            cursor: Mutex::new(None),
+        });
+        let task = match background {
+            Some(interval) => {
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                    Error::invalid_input(
+                        Operation::Open,
+                        "background sync needs a tokio runtime: open the store inside one",
+                    )
+                })?;
+                Some(runtime.spawn(crate::syncer::run(core.clone(), interval)))
+            }
+            None => None,
+        };
+        Ok(SyncedStore {
+            core,
+            _syncer: Arc::new(SyncerHandle {
+                task: Mutex::new(task),
+            }),
+        })
+    }
+
+    /// This device's node id (ties between equal timestamps break by it).
+    pub fn node_id(&self) -> u64 {
+        self.core.clock.node()
+    }
+
+    /// The local store under this one.
+    pub fn local(&self) -> &RedbBackend {
+        &self.core.local
+    }
+
+    /// The remote this store syncs with.
+    pub fn remote(&self) -> &R {
+        &self.core.remote
+    }
+
+    /// Pulled versions the clock refused to follow because they were further ahead of this
+    /// device's wall clock than [`SyncConfig::max_clock_skew`].
+    pub fn clock_skew_clamps(&self) -> u64 {
+        self.core.clock.clamped()
+    }
+
+    /// Where sync stands: the outbox's depth (read from the store) and the syncer's counters.
+    pub async fn sync_status(&self) -> Result<SyncStatus> {
+        let tables = self.core.tables.clone();
+        let (pending, pending_bytes, oldest, cursor) = self
+            .core
+            .local
+            .read_snapshot(move |snap| outbox::depth(snap, &tables))
+            .await?;
+        let now_ms = self.core.config.wall_clock.now_ms();
+        let counters = &self.core.counters;
+        Ok(SyncStatus {
+            pending,
+            pending_bytes,
+            oldest_pending_age: oldest
+                .map(|ts| Duration::from_millis(now_ms.saturating_sub(unix_ms_of(ts)))),
+            last_success: *counters.last_success.lock(),
+            last_error: counters.last_error.lock().clone(),
+            consecutive_failures: Counters::get(&counters.consecutive_failures),
+            conflicts_lost: Counters::get(&counters.conflicts_lost),
+            conflicts_won: Counters::get(&counters.conflicts_won),
+            pushed: Counters::get(&counters.pushed),
+            pulled: Counters::get(&counters.pulled),
+            cursor,
+        })
+    }
+
+    /// One sync round now: pushes the whole outbox, then pulls every change, whatever the
+    /// backoff says. Returns the first error (what was done before it stays done).
+    pub async fn sync_now(&self) -> Result<()> {
+        self.core.sync_round().await
+    }
+
+    /// Syncs until the outbox is empty (retrying failed rounds with backoff), or fails with
+    /// `Timeout` after `timeout` — with the last round's error, if any, as the reason.
+    pub async fn flush_sync(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut failures = 0;
+        loop {
+            let round = tokio::time::timeout_at(deadline, self.core.sync_round()).await;
+            let why = match round {
+                Err(_) => "the round was still running".to_string(),
+                Ok(Ok(())) => {
+                    if self.sync_status().await?.pending == 0 {
+                        return Ok(());
+                    }
+                    failures = 0;
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    failures += 1;
+                    e.to_string()
+                }
+            };
+            let wait = self.core.config.backoff_after(failures);
+            if tokio::time::Instant::now() + wait >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    Operation::Sync,
+                    format!("the outbox did not drain within {timeout:?}: {why}"),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The local write: one transaction holding the records, their outbox entries and the
+    /// pending-bytes counter. Returns whether any delete removed a live value.
+    async fn write(&self, ops: Vec<BatchOp>) -> Result<bool> {
+        let core = &self.core;
+        let first = core.clock.reserve(1).map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                Operation::WriteBatch,
+                "cannot persist the clock",
+            )
+            .with_source(e)
+        })?;
+        let node = core.clock.node();
+        let tables = core.tables.clone();
+        let (removed, last) = core
+            .local
+            .transact(move |txn| {
+                let mut pending = Pending::new(&tables);
+                let mut removed = false;
+                let mut last = first;
+                for op in &ops {
+                    let (key, value) = match op {
+                        BatchOp::Put { key, value } => (key, Some(value)),
+                        BatchOp::Delete { key } => (key, None),
+                    };
+                    let old = txn
+                        .get(&tables.data, key)?
+                        .map(|stored| record::decode(Operation::WriteBatch, key, &stored))
+                        .transpose()?;
+                    // A write follows every version this device holds for its key, even one
+                    // from a clock ahead of ours that the skew gate kept us from following.
+                    let timestamp = match &old {
+                        Some(old) if old.timestamp >= first => old.timestamp.saturating_add(1),
+                        _ => first,
+                    };
+                    removed |= value.is_none() && old.is_some_and(|o| o.value.is_some());
+                    let encoded = record::encode(timestamp, node, value.map(|v| &v[..]));
+                    txn.put(&tables.data, key, &encoded)?;
+                    pending.enqueue(txn, key, timestamp, value.map_or(0, Bytes::len))?;
+                    last = last.max(timestamp);
+                }
+                pending.finish(txn)?;
+                Ok((removed, last))
+            })
+            .await?;
+        core.clock.observe(last);
+        core.wake.notify_one();
+        Ok(removed)
+    }
+}
+
+impl<R: SyncRemote> std::fmt::Debug for SyncedStore<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncedStore")
+            .field("local", &self.core.local)
+            .field("node", &self.core.clock.node())
+            .finish()
+    }
+}
+
+fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+fn decode_live(op: Operation, key: &[u8], stored: Option<Bytes>) -> Result<Option<Bytes>> {
+    match stored {
+        Some(stored) => Ok(record::decode(op, key, &stored)?.value),
+        None => Ok(None),
+    }
+}
+
+impl<R: SyncRemote> StorageBackend for SyncedStore<R> {
+    fn capabilities(&self) -> Capabilities {
+        self.core.caps
+    }
+
+    fn keyspace(&self, name: &str) -> Result<Self> {
+        check_keyspace_name(name)?;
+        let local = self.core.local.keyspace(name)?;
+        let remote = self.core.remote.keyspace(name)?;
+        let (config, clock) = (self.core.config.clone(), self.core.clock.clone());
+        Self::open_keyspace(local, remote, config, clock)
+    }
+
+    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Bytes>>> + Send {
+        let checked = check_key(&self.caps_ref(), Operation::Get, key);
+        let key = Bytes::copy_from_slice(key);
+        async move {
+            checked?;
+            let stored = self.core.local.get(&key).await?;
+            decode_live(Operation::Get, &key, stored)
+        }
+    }
+
+    fn get_many(&self, keys: &[Bytes]) -> impl Future<Output = Result<Vec<Option<Bytes>>>> + Send {
+        let keys = keys.to_vec();
+        async move {
+            let stored = self.core.local.get_many(&keys).await?;
+            keys.iter()
+                .zip(stored)
+                .map(|(key, stored)| decode_live(Operation::GetMany, key, stored))
+                .collect()
+        }
+    }
+
+    async fn put(&self, key: Bytes, value: Bytes) -> Result<()> {
+        check_put(&self.core.caps, Operation::Put, &key, &value)?;
+        self.write(vec![BatchOp::Put { key, value }])
+            .await
+            .map(|_| ())
+    }
+
+    fn delete(&self, key: &[u8]) -> impl Future<Output = Result<bool>> + Send {
+        let checked = check_key(&self.caps_ref(), Operation::Delete, key);
+        let key = Bytes::copy_from_slice(key);
+        async move {
+            checked?;
+            self.write(vec![BatchOp::Delete { key }]).await
+        }
+    }
+
+    async fn write_batch(&self, batch: WriteBatch) -> Result<()> {
+        check_batch(&self.core.caps, &batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(batch.into_ops()).await.map(|_| ())
+    }
+
+    async fn scan(&self, range: KeyRange, limit: Option<usize>) -> Result<Vec<(Bytes, Bytes)>> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut range = range;
+        // Tombstones take room in a page of the local table: read pages until `limit` live
+        // entries are found or the range ends.
+        while out.len() < limit && !range.is_empty() {
+            let want = (limit - out.len()).clamp(1, 4_096);
+            let page = self.core.local.scan(range.clone(), Some(want)).await?;
+            let full = page.len() == want;
+            let Some((last, _)) = page.last() else { break };
+            let end = match range.end() {
+                std::ops::Bound::Included(k) => {
+                    std::ops::Bound::Included(Bytes::copy_from_slice(k))
+                }
+                std::ops::Bound::Excluded(k) => {
+                    std::ops::Bound::Excluded(Bytes::copy_from_slice(k))
+                }
+                std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
+            };
+            let next = KeyRange::new(std::ops::Bound::Excluded(last.clone()), end);
+            for (key, stored) in page {
+                if let Some(value) = record::decode(Operation::Scan, &key, &stored)?.value {
+                    out.push((key, value));
+                }
+            }
+            if !full {
+                break;
+            }
+            range = next;
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.core.local.flush().await
+    }
+}
+
+impl<R: SyncRemote> SyncedStore<R> {
+    fn caps_ref(&self) -> Capabilities {
+        self.core.caps
+    }
+}

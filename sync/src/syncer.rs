@@ -1,0 +1,169 @@
+//! The syncer: rounds of push-then-pull, run in the background and on demand.
+//!
+//! A round pushes the outbox oldest first in batches (one request each) and acknowledges each
+//! batch in one local transaction — an entry leaves only if it still holds the version that
+//! was pushed, so a write made meanwhile stays queued. Then it pulls the server's changes
+//! after the stored cursor in pages, applying each page by last-writer-wins and storing the
+//! new cursor in the same transaction. Every step is idempotent: a round cut off anywhere (a
+//! crash, a lost answer, a cancelled future) is redone by the next one with the same effect.
+//!
+//! Why a pushed write that lost still converges: a local write is newer than every version
+//! this device holds for its key (`store.rs`), so a server version that beats it has not been
+//! applied here yet — its `seq` lies past the cursor, and the pull that follows brings it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata::{Error, Operation, Result};
+use strata_turso::SyncRecord;
+
+use crate::outbox::{self, Pending, Queued};
+use crate::record::{self, Local, decode_u64, encode_u64};
+use crate::remote::SyncRemote;
+use crate::status::Counters;
+use crate::store::Core;
+
+impl<R: SyncRemote> Core<R> {
+    /// One round: push everything, then pull everything.
+    pub(crate) async fn sync_round(&self) -> Result<()> {
+        let _one_at_a_time = self.round.lock().await;
+        let result = async {
+            self.push_all().await?;
+            self.pull_all().await
+        }
+        .await;
+        match &result {
+            Ok(()) => self.counters.succeeded(),
+            Err(e) => {
+                let failures = self.counters.failed(e.to_string());
+                tracing::debug!(error = %e, failures, "sync round failed");
+            }
+        }
+        result
+    }
+
+    async fn push_all(&self) -> Result<()> {
+        loop {
+            let tables = self.tables.clone();
+            let (records, bytes) = (self.config.push_batch, self.config.push_bytes);
+            let batch = self
+                .local
+                .read_snapshot(move |snap| outbox::oldest(snap, &tables, records, bytes))
+                .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let records: Vec<SyncRecord> = batch.iter().map(|q| q.record.clone()).collect();
+            let outcome = self.remote.push(&records).await?;
+            let lost = outcome.lost.len() as u64;
+            Counters::add(&self.counters.pushed, outcome.applied as u64);
+            Counters::add(&self.counters.conflicts_lost, lost);
+            self.acknowledge(batch).await?;
+        }
+    }
+
+    /// Removes the pushed entries that still hold the version pushed. Entries that lost are
+    /// removed too: the winner arrives with the pull that follows (see the module docs).
+    async fn acknowledge(&self, batch: Vec<Queued>) -> Result<()> {
+        let tables = self.tables.clone();
+        self.local
+            .transact(move |txn| {
+                let mut pending = Pending::new(&tables);
+                for queued in &batch {
+                    pending.ack(txn, &queued.record.key, queued.queued_at)?;
+                }
+                pending.finish(txn)
+            })
+            .await
+    }
+
+    async fn cursor(&self) -> Result<u64> {
+        if let Some(cursor) = *self.cursor.lock() {
+            return Ok(cursor);
+        }
+        let meta = self.tables.meta.clone();
+        let stored = self
+            .local
+            .read_snapshot(move |snap| Ok(decode_u64(snap.get(&meta, outbox::CURSOR)?.as_deref())))
+            .await?;
+        *self.cursor.lock() = Some(stored);
+        Ok(stored)
+    }
+
+    async fn pull_all(&self) -> Result<()> {
+        loop {
+            let cursor = self.cursor().await?;
+            let page = self.remote.pull(cursor, self.config.pull_page).await?;
+            let Some(last) = page.last().map(|p| p.seq) else {
+                return Ok(());
+            };
+            if last <= cursor {
+                return Err(Error::unexpected(
+                    Operation::Sync,
+                    "the server returned changes at or before the cursor",
+                ));
+            }
+            let full = page.len() >= self.config.pull_page;
+            for pulled in &page {
+                self.clock.observe(pulled.record.timestamp);
+            }
+            let records: Vec<SyncRecord> = page.into_iter().map(|p| p.record).collect();
+            let tables = self.tables.clone();
+            let (applied, lost, won) = self
+                .local
+                .transact(move |txn| {
+                    let (mut applied, mut lost, mut won) = (0u64, 0u64, 0u64);
+                    let mut pending = Pending::new(&tables);
+                    for incoming in &records {
+                        let key = &incoming.key;
+                        let local = txn
+                            .get(&tables.data, key)?
+                            .map(|stored| record::decode(Operation::Sync, key, &stored))
+                            .transpose()?;
+                        let newer = match &local {
+                            None => true,
+                            Some(local) => incoming.version().newer_than(&local.version()),
+                        };
+                        if newer {
+                            txn.put(&tables.data, key, &Local::from_sync(incoming).encode())?;
+                            applied += 1;
+                            // A pending local write older than this one has lost.
+                            if pending.remove(txn, key)? {
+                                lost += 1;
+                            }
+                        } else if pending.pending(txn, key)?.is_some() {
+                            won += 1;
+                        }
+                    }
+                    txn.put(&tables.meta, outbox::CURSOR, &encode_u64(last))?;
+                    pending.finish(txn)?;
+                    Ok((applied, lost, won))
+                })
+                .await?;
+            *self.cursor.lock() = Some(last);
+            Counters::add(&self.counters.pulled, applied);
+            Counters::add(&self.counters.conflicts_lost, lost);
+            Counters::add(&self.counters.conflicts_won, won);
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The background loop: a round soon after writes, at least every `interval`, and after a
+/// failure only once its backoff has passed. The store aborts it when its last handle goes.
+pub(crate) async fn run<R: SyncRemote>(core: Arc<Core<R>>, interval: Duration) {
+    let mut failures = 0u64;
+    loop {
+        if failures > 0 {
+            tokio::time::sleep(core.config.backoff_after(failures)).await;
+        } else {
+            let _ = tokio::time::timeout(interval, core.wake.notified()).await;
+        }
+        failures = match core.sync_round().await {
+            Ok(()) => 0,
+            Err(_) => failures + 1,
+        };
+    }
+}
