@@ -22,9 +22,10 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// Rounds that failed since the last success (the syncer backs off exponentially).
     pub consecutive_failures: u64,
-    /// Local writes that lost to a newer write of the same key made elsewhere — counted
-    /// when the server refused them, or when the newer record was pulled first. Their value
-    /// is replaced by the winner's; nothing acknowledged disappears without being counted here.
+    /// Local writes that lost to a newer write of the same key made elsewhere before they
+    /// reached the server — refused by the server at push, or beaten by a newer record pulled
+    /// first. Their value is replaced by the winner's. (A write that reached the server and
+    /// was later overwritten there by a newer one is a later write winning, not a loss.)
     pub conflicts_lost: u64,
     /// Pulled records that lost to a newer local write of the same key (pushed next).
     pub conflicts_won: u64,

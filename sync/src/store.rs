@@ -13,8 +13,8 @@ use strata::{
     WriteBatch,
 };
 use strata_redb::RedbBackend;
-use strata_turso::ClockFile;
 use strata_turso::hlc::{Hlc, unix_ms_of};
+use strata_turso::{ClockFile, RecordVersion};
 use tokio::sync::Notify;
 
 use crate::config::SyncConfig;
@@ -180,6 +180,16 @@ impl<R: SyncRemote> SyncedStore<R> {
     /// device's wall clock than [`SyncConfig::max_clock_skew`].
     pub fn clock_skew_clamps(&self) -> u64 {
         self.core.clock.clamped()
+    }
+
+    /// The version this store holds for `key` (tombstones included): the hybrid-logical-clock
+    /// timestamp and node of the write it holds, made here or pulled.
+    pub async fn version(&self, key: &[u8]) -> Result<Option<RecordVersion>> {
+        check_key(&self.core.caps, Operation::Get, key)?;
+        let stored = self.core.local.get(key).await?;
+        stored
+            .map(|stored| record::decode(Operation::Get, key, &stored).map(|r| r.version()))
+            .transpose()
     }
 
     /// Where sync stands: the outbox's depth (read from the store) and the syncer's counters.
