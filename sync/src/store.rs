@@ -257,9 +257,23 @@ impl<R: SyncRemote> SyncedStore<R> {
         }
     }
 
+    /// Applies `batch` atomically, like [`write_batch`](StorageBackend::write_batch), and
+    /// returns the version each of its operations was stored at, in order — what the
+    /// last-writer-wins rule will compare it by.
+    pub async fn write_versioned(&self, batch: WriteBatch) -> Result<Vec<RecordVersion>> {
+        check_batch(&self.core.caps, &batch)?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(batch.into_ops())
+            .await
+            .map(|(_, versions)| versions)
+    }
+
     /// The local write: one transaction holding the records, their outbox entries and the
-    /// pending-bytes counter. Returns whether any delete removed a live value.
-    async fn write(&self, ops: Vec<BatchOp>) -> Result<bool> {
+    /// pending-bytes counter. Returns whether any delete removed a live value, and the
+    /// version of each operation.
+    async fn write(&self, ops: Vec<BatchOp>) -> Result<(bool, Vec<RecordVersion>)> {
         let core = &self.core;
         let first = core.clock.reserve(1).map_err(|e| {
             Error::new(
@@ -271,12 +285,12 @@ impl<R: SyncRemote> SyncedStore<R> {
         })?;
         let node = core.clock.node();
         let tables = core.tables.clone();
-        let (removed, last) = core
+        let (removed, versions) = core
             .local
             .transact(move |txn| {
                 let mut pending = Pending::new(&tables);
                 let mut removed = false;
-                let mut last = first;
+                let mut versions = Vec::with_capacity(ops.len());
                 for op in &ops {
                     let (key, value) = match op {
                         BatchOp::Put { key, value } => (key, Some(value)),
@@ -296,15 +310,21 @@ impl<R: SyncRemote> SyncedStore<R> {
                     let encoded = record::encode(timestamp, node, value.map(|v| &v[..]));
                     txn.put(&tables.data, key, &encoded)?;
                     pending.enqueue(txn, key, timestamp, value.map_or(0, Bytes::len))?;
-                    last = last.max(timestamp);
+                    versions.push(RecordVersion {
+                        timestamp,
+                        node,
+                        deleted: value.is_none(),
+                    });
                 }
                 pending.finish(txn)?;
-                Ok((removed, last))
+                Ok((removed, versions))
             })
             .await?;
-        core.clock.observe(last);
+        if let Some(last) = versions.iter().map(|v| v.timestamp).max() {
+            core.clock.observe(last);
+        }
         core.wake.notify_one();
-        Ok(removed)
+        Ok((removed, versions))
     }
 }
 
@@ -376,7 +396,9 @@ impl<R: SyncRemote> StorageBackend for SyncedStore<R> {
         let key = Bytes::copy_from_slice(key);
         async move {
             checked?;
-            self.write(vec![BatchOp::Delete { key }]).await
+            self.write(vec![BatchOp::Delete { key }])
+                .await
+                .map(|(removed, _)| removed)
         }
     }
 
