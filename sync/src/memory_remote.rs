@@ -105,11 +105,11 @@ impl MemoryRemote {
 }
 
 impl SyncRemote for MemoryRemote {
-    fn capabilities(&self) -> Capabilities {
+    fn sync_capabilities(&self) -> Capabilities {
         Capabilities::default()
     }
 
-    fn keyspace(&self, name: &str) -> Result<Self> {
+    fn sync_keyspace(&self, name: &str) -> Result<Self> {
         strata::validate::check_keyspace_name(name)?;
         Ok(MemoryRemote {
             keyspace: name.to_string(),

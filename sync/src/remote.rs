@@ -11,10 +11,10 @@ use strata_turso::{PulledRecord, PushOutcome, SyncRecord, TursoBackend};
 /// A sync server for one keyspace.
 pub trait SyncRemote: Send + Sync + Sized + 'static {
     /// Key and value limits of the server: a synced store refuses writes it could not push.
-    fn capabilities(&self) -> Capabilities;
+    fn sync_capabilities(&self) -> Capabilities;
 
     /// The same server, another keyspace.
-    fn keyspace(&self, name: &str) -> Result<Self>;
+    fn sync_keyspace(&self, name: &str) -> Result<Self>;
 
     /// Applies each record (one per key) only if it is newer, by last-writer-wins, than what
     /// the server holds; says which were applied, already there, or lost (and to what).
@@ -31,11 +31,11 @@ pub trait SyncRemote: Send + Sync + Sized + 'static {
 }
 
 impl SyncRemote for TursoBackend {
-    fn capabilities(&self) -> Capabilities {
+    fn sync_capabilities(&self) -> Capabilities {
         StorageBackend::capabilities(self)
     }
 
-    fn keyspace(&self, name: &str) -> Result<Self> {
+    fn sync_keyspace(&self, name: &str) -> Result<Self> {
         StorageBackend::keyspace(self, name)
     }
 

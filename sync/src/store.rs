@@ -119,7 +119,7 @@ impl<R: SyncRemote> SyncedStore<R> {
             meta: system("meta")?.table_ref(),
         };
         let local_caps = local.capabilities();
-        let remote_caps = remote.capabilities();
+        let remote_caps = remote.sync_capabilities();
         let caps = Capabilities {
             max_key_size: local_caps.max_key_size.min(remote_caps.max_key_size),
             max_value_size: local_caps
@@ -358,7 +358,7 @@ impl<R: SyncRemote> StorageBackend for SyncedStore<R> {
     fn keyspace(&self, name: &str) -> Result<Self> {
         check_keyspace_name(name)?;
         let local = self.core.local.keyspace(name)?;
-        let remote = self.core.remote.keyspace(name)?;
+        let remote = self.core.remote.sync_keyspace(name)?;
         let (config, clock) = (self.core.config.clone(), self.core.clock.clone());
         Self::open_keyspace(local, remote, config, clock)
     }

@@ -314,7 +314,7 @@ async fn keyspaces_sync_separately() {
     assert_eq!(server.live(), vec![(b("d"), b("default"))]);
     use strata_sync::SyncRemote;
     assert_eq!(
-        server.keyspace("notes").unwrap().live(),
+        server.sync_keyspace("notes").unwrap().live(),
         vec![(b("n"), b("note"))]
     );
     assert_eq!(store.get(b"n").await.unwrap(), None);

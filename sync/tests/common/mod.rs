@@ -46,13 +46,13 @@ impl<R> Link<R> {
 }
 
 impl<R: SyncRemote + Clone> SyncRemote for Link<R> {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    fn sync_capabilities(&self) -> Capabilities {
+        self.inner.sync_capabilities()
     }
 
-    fn keyspace(&self, name: &str) -> Result<Self> {
+    fn sync_keyspace(&self, name: &str) -> Result<Self> {
         Ok(Link {
-            inner: self.inner.keyspace(name)?,
+            inner: self.inner.sync_keyspace(name)?,
             cut: self.cut.clone(),
         })
     }
