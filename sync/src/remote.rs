@@ -9,7 +9,7 @@ use strata::{Capabilities, Result, StorageBackend};
 use strata_turso::{PulledRecord, PushOutcome, SyncRecord, TursoBackend};
 
 /// A sync server for one keyspace.
-pub trait SyncRemote: Send + Sync + Sized + 'static {
+pub trait SyncRemote: Clone + Send + Sync + Sized + 'static {
     /// Key and value limits of the server: a synced store refuses writes it could not push.
     fn sync_capabilities(&self) -> Capabilities;
 

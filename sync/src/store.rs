@@ -45,7 +45,9 @@ impl<R: SyncRemote> Clone for SyncedStore<R> {
     }
 }
 
-/// Stops the background syncer when the last handle on its keyspace goes.
+/// Stops the background syncer when the last handle on its keyspace goes. The syncer holds
+/// no handle on the local store between rounds, and a round holds none across its waits (see
+/// `syncer.rs`), so dropping the last handle releases the store's file at once.
 struct SyncerHandle {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -67,13 +69,13 @@ pub(crate) struct Core<R> {
     pub(crate) clock: Arc<Hlc>,
     pub(crate) config: SyncConfig,
     pub(crate) caps: Capabilities,
-    pub(crate) counters: Counters,
+    pub(crate) counters: Arc<Counters>,
     /// Wakes the background syncer (a write was made, or a sync was asked for).
-    pub(crate) wake: Notify,
+    pub(crate) wake: Arc<Notify>,
     /// One sync round at a time.
-    pub(crate) round: tokio::sync::Mutex<()>,
+    pub(crate) round: Arc<tokio::sync::Mutex<()>>,
     /// The pull cursor, as last stored (read from the store by the first round).
-    pub(crate) cursor: Mutex<Option<u64>>,
+    pub(crate) cursor: Arc<Mutex<Option<u64>>>,
 }
 
 impl<R: SyncRemote> SyncedStore<R> {
@@ -136,10 +138,10 @@ impl<R: SyncRemote> SyncedStore<R> {
             clock,
             config,
             caps,
-            counters: Counters::default(),
-            wake: Notify::new(),
-            round: tokio::sync::Mutex::new(()),
-            cursor: Mutex::new(None),
+            counters: Arc::default(),
+            wake: Arc::default(),
+            round: Arc::default(),
+            cursor: Arc::default(),
         });
         let task = match background {
             Some(interval) => {
@@ -149,7 +151,7 @@ impl<R: SyncRemote> SyncedStore<R> {
                         "background sync needs a tokio runtime: open the store inside one",
                     )
                 })?;
-                Some(runtime.spawn(crate::syncer::run(core.clone(), interval)))
+                Some(runtime.spawn(crate::syncer::run(Arc::downgrade(&core), interval)))
             }
             None => None,
         };
@@ -159,6 +161,25 @@ impl<R: SyncRemote> SyncedStore<R> {
                 task: Mutex::new(task),
             }),
         })
+    }
+
+    /// Closes this handle: the last handle on a keyspace stops its background syncer (a round
+    /// in flight is abandoned; the outbox keeps its writes for the next open) and closes the
+    /// local store as [`RedbBackend::close`] does — flushed, and the file released when no
+    /// other handle (of another keyspace, say) holds it. Other handles just flush.
+    pub async fn close(self) -> Result<()> {
+        let SyncedStore { core, _syncer } = self;
+        if let Some(handle) = Arc::into_inner(_syncer) {
+            let task = handle.task.lock().take();
+            if let Some(task) = task {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+        match Arc::try_unwrap(core) {
+            Ok(core) => core.local.close().await,
+            Err(core) => core.local.flush().await,
+        }
     }
 
     /// This device's node id (ties between equal timestamps break by it).
@@ -221,7 +242,7 @@ impl<R: SyncRemote> SyncedStore<R> {
     /// One sync round now: pushes the whole outbox, then pulls every change, whatever the
     /// backoff says. Returns the first error (what was done before it stays done).
     pub async fn sync_now(&self) -> Result<()> {
-        self.core.sync_round().await
+        crate::syncer::Round::of(&self.core).run().await
     }
 
     /// Syncs until the outbox is empty (retrying failed rounds with backoff), or fails with
@@ -230,7 +251,8 @@ impl<R: SyncRemote> SyncedStore<R> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut failures = 0;
         loop {
-            let round = tokio::time::timeout_at(deadline, self.core.sync_round()).await;
+            let round = crate::syncer::Round::of(&self.core).run();
+            let round = tokio::time::timeout_at(deadline, round).await;
             let why = match round {
                 Err(_) => "the round was still running".to_string(),
                 Ok(Ok(())) => {

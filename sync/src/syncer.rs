@@ -11,22 +11,76 @@
 //! this device holds for its key (`store.rs`), so a server version that beats it has not been
 //! applied here yet — its `seq` lies past the cursor, and the pull that follows brings it.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use strata::{Error, Operation, Result};
+use parking_lot::Mutex;
+use strata::{Error, ErrorKind, Operation, Result};
+use strata_redb::{Snapshot, Txn};
 use strata_turso::SyncRecord;
+use strata_turso::hlc::Hlc;
 
-use crate::outbox::{self, Pending, Queued};
+use crate::config::SyncConfig;
+use crate::outbox::{self, Pending, Queued, Tables};
 use crate::record::{self, Local, decode_u64, encode_u64};
 use crate::remote::SyncRemote;
 use crate::status::Counters;
 use crate::store::Core;
 
-impl<R: SyncRemote> Core<R> {
-    /// One round: push everything, then pull everything.
-    pub(crate) async fn sync_round(&self) -> Result<()> {
-        let _one_at_a_time = self.round.lock().await;
+/// What a round needs, taken from the store at its start. It reaches the local store through
+/// a weak reference, upgraded only to queue each read or transaction (whose futures hold no
+/// handle): a round in flight never keeps a dropped store's file open.
+pub(crate) struct Round<R> {
+    core: Weak<Core<R>>,
+    tables: Tables,
+    config: SyncConfig,
+    remote: R,
+    clock: Arc<Hlc>,
+    counters: Arc<Counters>,
+    cursor: Arc<Mutex<Option<u64>>>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<R: SyncRemote> Round<R> {
+    pub(crate) fn of(core: &Arc<Core<R>>) -> Self {
+        Round {
+            core: Arc::downgrade(core),
+            tables: core.tables.clone(),
+            config: core.config.clone(),
+            remote: core.remote.clone(),
+            clock: core.clock.clone(),
+            counters: core.counters.clone(),
+            cursor: core.cursor.clone(),
+            lock: core.round.clone(),
+        }
+    }
+
+    fn closed() -> Error {
+        Error::new(ErrorKind::Closed, Operation::Sync, "the store was closed")
+    }
+
+    fn read<T, F>(&self, read: F) -> Result<impl Future<Output = Result<T>> + use<T, F, R>>
+    where
+        F: FnOnce(&Snapshot) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = self.core.upgrade().ok_or_else(Self::closed)?;
+        Ok(core.local.read_snapshot(read))
+    }
+
+    fn transact<T, F>(&self, work: F) -> Result<impl Future<Output = Result<T>> + use<T, F, R>>
+    where
+        F: FnMut(&mut Txn<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = self.core.upgrade().ok_or_else(Self::closed)?;
+        Ok(core.local.transact(work))
+    }
+
+    /// One round: push everything, then pull everything. One round at a time per keyspace.
+    pub(crate) async fn run(self) -> Result<()> {
+        let _one_at_a_time = self.lock.clone().lock_owned().await;
         let result = async {
             self.push_all().await?;
             self.pull_all().await
@@ -47,34 +101,30 @@ impl<R: SyncRemote> Core<R> {
             let tables = self.tables.clone();
             let (records, bytes) = (self.config.push_batch, self.config.push_bytes);
             let batch = self
-                .local
-                .read_snapshot(move |snap| outbox::oldest(snap, &tables, records, bytes))
+                .read(move |snap| outbox::oldest(snap, &tables, records, bytes))?
                 .await?;
             if batch.is_empty() {
                 return Ok(());
             }
             let records: Vec<SyncRecord> = batch.iter().map(|q| q.record.clone()).collect();
             let outcome = self.remote.push(&records).await?;
-            let lost = outcome.lost.len() as u64;
             Counters::add(&self.counters.pushed, outcome.applied as u64);
-            Counters::add(&self.counters.conflicts_lost, lost);
-            self.acknowledge(batch).await?;
+            Counters::add(&self.counters.conflicts_lost, outcome.lost.len() as u64);
+            self.acknowledge(batch)?.await?;
         }
     }
 
     /// Removes the pushed entries that still hold the version pushed. Entries that lost are
     /// removed too: the winner arrives with the pull that follows (see the module docs).
-    async fn acknowledge(&self, batch: Vec<Queued>) -> Result<()> {
+    fn acknowledge(&self, batch: Vec<Queued>) -> Result<impl Future<Output = Result<()>> + use<R>> {
         let tables = self.tables.clone();
-        self.local
-            .transact(move |txn| {
-                let mut pending = Pending::new(&tables);
-                for queued in &batch {
-                    pending.ack(txn, &queued.record.key, queued.queued_at)?;
-                }
-                pending.finish(txn)
-            })
-            .await
+        self.transact(move |txn| {
+            let mut pending = Pending::new(&tables);
+            for queued in &batch {
+                pending.ack(txn, &queued.record.key, queued.queued_at)?;
+            }
+            pending.finish(txn)
+        })
     }
 
     async fn cursor(&self) -> Result<u64> {
@@ -83,8 +133,7 @@ impl<R: SyncRemote> Core<R> {
         }
         let meta = self.tables.meta.clone();
         let stored = self
-            .local
-            .read_snapshot(move |snap| Ok(decode_u64(snap.get(&meta, outbox::CURSOR)?.as_deref())))
+            .read(move |snap| Ok(decode_u64(snap.get(&meta, outbox::CURSOR)?.as_deref())))?
             .await?;
         *self.cursor.lock() = Some(stored);
         Ok(stored)
@@ -110,35 +159,7 @@ impl<R: SyncRemote> Core<R> {
             let records: Vec<SyncRecord> = page.into_iter().map(|p| p.record).collect();
             let tables = self.tables.clone();
             let (applied, lost, won) = self
-                .local
-                .transact(move |txn| {
-                    let (mut applied, mut lost, mut won) = (0u64, 0u64, 0u64);
-                    let mut pending = Pending::new(&tables);
-                    for incoming in &records {
-                        let key = &incoming.key;
-                        let local = txn
-                            .get(&tables.data, key)?
-                            .map(|stored| record::decode(Operation::Sync, key, &stored))
-                            .transpose()?;
-                        let newer = match &local {
-                            None => true,
-                            Some(local) => incoming.version().newer_than(&local.version()),
-                        };
-                        if newer {
-                            txn.put(&tables.data, key, &Local::from_sync(incoming).encode())?;
-                            applied += 1;
-                            // A pending local write older than this one has lost.
-                            if pending.remove(txn, key)? {
-                                lost += 1;
-                            }
-                        } else if pending.pending(txn, key)?.is_some() {
-                            won += 1;
-                        }
-                    }
-                    txn.put(&tables.meta, outbox::CURSOR, &encode_u64(last))?;
-                    pending.finish(txn)?;
-                    Ok((applied, lost, won))
-                })
+                .transact(move |txn| apply_page(txn, &tables, &records, last))?
                 .await?;
             *self.cursor.lock() = Some(last);
             Counters::add(&self.counters.pulled, applied);
@@ -151,18 +172,62 @@ impl<R: SyncRemote> Core<R> {
     }
 }
 
+/// Applies a pulled page by last-writer-wins and stores the new cursor, in one transaction.
+/// Returns (applied, local pending writes that lost, local pending writes that won).
+fn apply_page(
+    txn: &mut Txn<'_>,
+    tables: &Tables,
+    records: &[SyncRecord],
+    cursor: u64,
+) -> Result<(u64, u64, u64)> {
+    let (mut applied, mut lost, mut won) = (0u64, 0u64, 0u64);
+    let mut pending = Pending::new(tables);
+    for incoming in records {
+        let key = &incoming.key;
+        let local = txn
+            .get(&tables.data, key)?
+            .map(|stored| record::decode(Operation::Sync, key, &stored))
+            .transpose()?;
+        let newer = match &local {
+            None => true,
+            Some(local) => incoming.version().newer_than(&local.version()),
+        };
+        if newer {
+            txn.put(&tables.data, key, &Local::from_sync(incoming).encode())?;
+            applied += 1;
+            // A pending local write older than this one has lost.
+            if pending.remove(txn, key)? {
+                lost += 1;
+            }
+        } else if pending.pending(txn, key)?.is_some() {
+            won += 1;
+        }
+    }
+    txn.put(&tables.meta, outbox::CURSOR, &encode_u64(cursor))?;
+    pending.finish(txn)?;
+    Ok((applied, lost, won))
+}
+
 /// The background loop: a round soon after writes, at least every `interval`, and after a
-/// failure only once its backoff has passed. The store aborts it when its last handle goes.
-pub(crate) async fn run<R: SyncRemote>(core: Arc<Core<R>>, interval: Duration) {
+/// failure only once its backoff has passed. It holds the store weakly and ends once the
+/// store is gone (the store also aborts it when its last handle goes).
+pub(crate) async fn run<R: SyncRemote>(core: Weak<Core<R>>, interval: Duration) {
+    let Some((wake, config)) = core.upgrade().map(|c| (c.wake.clone(), c.config.clone())) else {
+        return;
+    };
     let mut failures = 0u64;
     loop {
         if failures > 0 {
-            tokio::time::sleep(core.config.backoff_after(failures)).await;
+            tokio::time::sleep(config.backoff_after(failures)).await;
         } else {
-            let _ = tokio::time::timeout(interval, core.wake.notified()).await;
+            let _ = tokio::time::timeout(interval, wake.notified()).await;
         }
-        failures = match core.sync_round().await {
+        let Some(strong) = core.upgrade() else { return };
+        let round = Round::of(&strong);
+        drop(strong);
+        failures = match round.run().await {
             Ok(()) => 0,
+            Err(e) if e.kind() == ErrorKind::Closed => return,
             Err(_) => failures + 1,
         };
     }

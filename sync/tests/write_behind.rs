@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Link, bounded, open_device, open_memory_device};
 use strata::{KeyRange, StorageBackend, WriteBatch};
-use strata_sync::{MemoryRemote, SyncConfig, SyncedStore};
+use strata_sync::{MemoryRemote, SyncConfig, SyncRemote, SyncedStore};
 use strata_turso::hlc::timestamp_at;
 
 fn b(s: &str) -> Bytes {
@@ -338,4 +338,71 @@ async fn oversized_values_are_refused_before_they_reach_the_outbox() {
         .unwrap_err();
     assert_eq!(err.kind(), strata::ErrorKind::InvalidInput, "{err}");
     assert_eq!(store.sync_status().await.unwrap().pending, 0);
+}
+
+/// A server that answers slowly: a round is in flight for a while.
+#[derive(Clone, Debug)]
+struct Slow(MemoryRemote);
+
+impl SyncRemote for Slow {
+    fn sync_capabilities(&self) -> strata::Capabilities {
+        self.0.sync_capabilities()
+    }
+
+    fn sync_keyspace(&self, name: &str) -> strata::Result<Self> {
+        Ok(Slow(self.0.sync_keyspace(name)?))
+    }
+
+    async fn push(
+        &self,
+        records: &[strata_turso::SyncRecord],
+    ) -> strata::Result<strata_turso::PushOutcome> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.0.push(records).await
+    }
+
+    async fn pull(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> strata::Result<Vec<strata_turso::PulledRecord>> {
+        self.0.pull(cursor, limit).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_store_mid_round_releases_its_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MemoryRemote::new();
+    let store = open_device(
+        dir.path(),
+        Slow(server.clone()),
+        0,
+        Some(Duration::from_millis(1)),
+    )
+    .await;
+    store.put(b("k"), b("v")).await.unwrap();
+    // A manual round and the background one are both waiting on the slow server now.
+    let manual = tokio::spawn({
+        let store = store.clone();
+        async move { store.sync_now().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(store);
+    let _ = bounded("the manual round", manual).await.unwrap();
+    // The manual round's own handle is gone too: the file must be free.
+    let reopened = strata_redb::RedbBackend::builder(dir.path().join("store.redb"))
+        .open()
+        .await;
+    assert!(reopened.is_ok(), "{reopened:?}");
+    drop(reopened);
+    // And the outbox kept the write whose acknowledgement was cut off, or it was synced.
+    let store = open_device(dir.path(), Slow(server.clone()), 0, None).await;
+    bounded("sync", store.sync_now()).await.unwrap();
+    assert_eq!(server.live(), vec![(b("k"), b("v"))]);
+    store.close().await.unwrap();
+    let again = strata_redb::RedbBackend::builder(dir.path().join("store.redb"))
+        .open()
+        .await;
+    assert!(again.is_ok(), "close released the file: {again:?}");
 }

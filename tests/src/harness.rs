@@ -244,7 +244,9 @@ impl std::fmt::Debug for RemoteHarness {
 
 #[cfg(feature = "remote")]
 impl RemoteHarness {
-    /// `kind`: `"turso"`, `"cache_over_turso"` or `"cache_over_redb_over_turso"`.
+    /// `kind`: `"turso"`, `"cache_over_turso"`, `"cache_over_redb_over_turso"` or
+    /// `"synced_turso"` (an offline-first [`strata_sync::SyncedStore`] syncing in the
+    /// background).
     pub fn new(kind: &'static str) -> Self {
         RemoteHarness {
             sqld: crate::sqld::Sqld::start(),
@@ -295,8 +297,58 @@ impl Harness for RemoteHarness {
                     );
                     (Tiered::new(test_cache(), middle).into_dyn(), Some(truth))
                 }
+                "synced_turso" => {
+                    let local =
+                        redb_at(self.dir.path().join("synced.redb"), SyncMode::Full).await?;
+                    alone(synced(local, remote).await?.into_dyn())
+                }
                 other => panic!("unknown remote composition {other}"),
             })
+        })
+    }
+}
+
+/// An offline-first store over `local`, syncing with `remote` in the background every few
+/// milliseconds (so the suite's reads and writes race push and pull rounds).
+#[cfg(feature = "remote")]
+pub async fn synced<R: strata_sync::SyncRemote>(
+    local: RedbBackend,
+    remote: R,
+) -> Result<strata_sync::SyncedStore<R>> {
+    let config = strata_sync::SyncConfig::default()
+        .background(Some(std::time::Duration::from_millis(5)))
+        .backoff(
+            std::time::Duration::from_millis(5),
+            std::time::Duration::from_millis(100),
+        );
+    strata_sync::SyncedStore::open(local, remote, config).await
+}
+
+/// A [`strata_sync::SyncedStore`] over redb, syncing with an in-memory server that outlives
+/// reopens (the suite's reopen cases reopen both files and server).
+#[cfg(feature = "remote")]
+#[derive(Debug)]
+pub struct SyncedHarness {
+    dir: TempDir,
+    server: strata_sync::MemoryRemote,
+}
+
+#[cfg(feature = "remote")]
+impl Default for SyncedHarness {
+    fn default() -> Self {
+        SyncedHarness {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            server: strata_sync::MemoryRemote::new(),
+        }
+    }
+}
+
+#[cfg(feature = "remote")]
+impl Harness for SyncedHarness {
+    fn open(&self) -> BoxFuture<'_, Result<DynBackend>> {
+        Box::pin(async move {
+            let local = redb_at(self.dir.path().join("synced.redb"), SyncMode::Full).await?;
+            Ok(synced(local, self.server.clone()).await?.into_dyn())
         })
     }
 }

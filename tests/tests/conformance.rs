@@ -102,3 +102,8 @@ mod tiered_cache_over_compressed_redb {
         persistent
     );
 }
+
+#[cfg(feature = "remote")] // strata-sync comes with the remote feature (on by default)
+mod synced_memory_remote {
+    strata::conformance_suite!(strata_tests::harness::SyncedHarness::default(), persistent);
+}

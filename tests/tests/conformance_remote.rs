@@ -21,3 +21,10 @@ mod tiered_cache_over_redb_over_turso {
         persistent
     );
 }
+
+mod synced_turso {
+    strata::conformance_suite!(
+        strata_tests::harness::RemoteHarness::new("synced_turso"),
+        persistent
+    );
+}

@@ -259,6 +259,10 @@ impl RedbBackend {
         self.shared.checksums
     }
 
+    pub(crate) fn damage_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.shared.damaged.clone()
+    }
+
     pub(crate) fn fault(&self) -> &WriterFault {
         &self.shared.fault
     }

@@ -8,7 +8,9 @@
 //! handles: a handle dropped on the writer thread could be the file's last and would join the
 //! writer from itself).
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use redb::{
@@ -233,8 +235,13 @@ impl RedbBackend {
     /// `SyncMode` says. Everything it writes, in any table of this file, commits together or
     /// not at all: an `Err` from `work` rolls its writes back. `work` may run more than once
     /// (if the group it joined fails it is retried alone, in a fresh transaction), so it must
-    /// not have effects outside the transaction. Its caller being cancelled does not stop it.
-    pub async fn transact<T, F>(&self, mut work: F) -> Result<T>
+    /// not have effects outside the transaction.
+    ///
+    /// The work is queued when this is called, not when the future is first polled, and runs
+    /// whether or not the future is awaited. The future holds no handle on the store: a store
+    /// whose last handle is dropped while one is pending closes as usual (the writer finishes
+    /// the queued work first).
+    pub fn transact<T, F>(&self, mut work: F) -> impl Future<Output = Result<T>> + Send + use<T, F>
     where
         F: FnMut(&mut Txn<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
@@ -248,17 +255,23 @@ impl RedbBackend {
         });
         let (reply, answer) = oneshot::channel();
         let op = Operation::WriteBatch;
-        self.send_request(op, Request::Transact { run, reply })?;
-        let result = answer.await.map_err(|_| self.writer_gone_error(op))?;
-        self.note_damage(&result);
-        result?;
-        slot.lock()
-            .take()
-            .ok_or_else(|| Error::unexpected(op, "a committed transaction left no result"))
+        let sent = self.send_request(op, Request::Transact { run, reply });
+        let (fault, damaged) = (self.fault().clone(), self.damage_flag());
+        async move {
+            sent?;
+            let result = answer.await.map_err(|_| writer_gone(op, &fault))?;
+            note_damage(&damaged, &result);
+            result?;
+            slot.lock()
+                .take()
+                .ok_or_else(|| Error::unexpected(op, "a committed transaction left no result"))
+        }
     }
 
     /// Runs `read` over one read transaction of the latest commit, off the async runtime.
-    pub async fn read_snapshot<T, F>(&self, read: F) -> Result<T>
+    /// Like [`transact`](Self::transact), the future holds no handle on the store (the read
+    /// itself keeps the file open while it runs).
+    pub fn read_snapshot<T, F>(&self, read: F) -> impl Future<Output = Result<T>> + Send + use<T, F>
     where
         F: FnOnce(&Snapshot) -> Result<T> + Send + 'static,
         T: Send + 'static,
@@ -266,25 +279,34 @@ impl RedbBackend {
         let db = self.database();
         let checksums = self.checksums();
         let file = self.file_id();
+        let damaged = self.damage_flag();
         let op = Operation::Scan;
-        let result = crate::blocking::run(op, move || {
-            let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-            read(&Snapshot {
-                txn,
-                checksums,
-                file,
+        async move {
+            let result = crate::blocking::run(op, move || {
+                let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+                read(&Snapshot {
+                    txn,
+                    checksums,
+                    file,
+                })
             })
-        })
-        .await
-        .and_then(|inner| inner);
-        self.note_damage(&result);
-        result
-    }
-
-    pub(crate) fn writer_gone_error(&self, op: Operation) -> Error {
-        writer_gone(op, self.fault())
+            .await
+            .and_then(|inner| inner);
+            note_damage(&damaged, &result);
+            result
+        }
     }
 }
 
 /// Prefix of system tables (see [`RedbBackend::system_table`]).
 pub(crate) const SYSTEM_TABLE_PREFIX: &str = "sys.";
+
+/// Remembers that the store met damaged data (see `backend.rs`, `Shared::damaged`).
+fn note_damage<T>(damaged: &AtomicBool, result: &Result<T>) {
+    if result
+        .as_ref()
+        .is_err_and(|e| e.kind() == strata::ErrorKind::Corrupted)
+    {
+        damaged.store(true, Ordering::SeqCst);
+    }
+}
