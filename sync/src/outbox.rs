@@ -8,98 +8,105 @@
 //! that version (or a newer one beat it): removal is conditional on the timestamp, so a write
 //! made while its older version was being pushed stays queued.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use strata::{KeyRange, Result};
 use strata_redb::{Snapshot, TableRef, Txn};
 use strata_turso::SyncRecord;
 
-use crate::record::{
-    self, decode_pending, decode_u64, encode_pending, encode_u64, queue_key, split_queue_key,
-};
+use crate::record::{self, decode_u64, encode_u64};
 
-/// Meta key of the pending bytes counter.
-pub(crate) const PENDING_BYTES: &[u8] = b"pending_bytes";
-/// Meta key of the pull cursor.
-pub(crate) const CURSOR: &[u8] = b"cursor";
+/// Key of the pull cursor in the cursor table.
+const CURSOR: &[u8] = b"cursor";
 
-/// The tables of one synced keyspace.
+/// The tables of one synced keyspace: its data; the outbox queue
+/// (`[timestamp u64 BE][key]` → value length, u32 BE), whose entries are exactly the pending
+/// writes, so its length is the pending count; and the pull cursor, written only by pulls.
 #[derive(Clone, Debug)]
 pub(crate) struct Tables {
     pub(crate) data: TableRef,
-    pub(crate) pending: TableRef,
     pub(crate) queue: TableRef,
-    pub(crate) meta: TableRef,
+    pub(crate) cursor: TableRef,
 }
 
-/// Changes to the pending bytes counter made within one transaction, written once at its end.
-pub(crate) struct Pending<'a> {
+/// A queue key: clock order, then the key.
+fn queue_key(timestamp: u64, key: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(8 + key.len());
+    out.put_u64(timestamp);
+    out.put_slice(key);
+    out.freeze()
+}
+
+fn split_queue_key(stored: &Bytes) -> Result<(u64, Bytes)> {
+    if stored.len() < 8 {
+        return Err(strata::Error::new(
+            strata::ErrorKind::Corrupted,
+            strata::Operation::Sync,
+            "a damaged outbox queue entry",
+        ));
+    }
+    let timestamp = u64::from_be_bytes(stored[..8].try_into().expect("8 bytes"));
+    Ok((timestamp, stored.slice(8..)))
+}
+
+/// The outbox as one transaction sees it. A key's pending write, if any, is the queue entry
+/// at the timestamp of the key's data record: a newer local write replaces both, an
+/// acknowledgement or a newer pulled record removes the entry.
+pub(crate) struct Outbox<'a> {
     tables: &'a Tables,
-    bytes: i128,
 }
 
-impl<'a> Pending<'a> {
+impl<'a> Outbox<'a> {
     pub(crate) fn new(tables: &'a Tables) -> Self {
-        Pending { tables, bytes: 0 }
+        Outbox { tables }
     }
 
-    /// Queues the write of `key` at `timestamp` (`len` value bytes), replacing the key's
-    /// earlier pending write if there is one.
+    /// Queues the write of `key` at `timestamp` (`len` value bytes), replacing the pending
+    /// write at `previous` (the timestamp of the record it overwrites) if there was one.
     pub(crate) fn enqueue(
-        &mut self,
+        &self,
         txn: &mut Txn<'_>,
         key: &[u8],
+        previous: Option<u64>,
         timestamp: u64,
         len: usize,
     ) -> Result<()> {
-        self.remove(txn, key)?;
+        if let Some(previous) = previous {
+            txn.delete(&self.tables.queue, &queue_key(previous, key))?;
+        }
         let len = u32::try_from(len).unwrap_or(u32::MAX);
-        txn.put(&self.tables.pending, key, &encode_pending(timestamp, len))?;
-        txn.put(&self.tables.queue, &queue_key(timestamp, key), &[])?;
-        self.bytes += i128::from(len);
-        Ok(())
+        txn.put(
+            &self.tables.queue,
+            &queue_key(timestamp, key),
+            &len.to_be_bytes(),
+        )
     }
 
-    /// The timestamp of `key`'s pending write, if it has one.
-    pub(crate) fn pending(&self, txn: &mut Txn<'_>, key: &[u8]) -> Result<Option<u64>> {
-        txn.get(&self.tables.pending, key)?
-            .map(|stored| decode_pending(key, &stored).map(|(ts, _)| ts))
-            .transpose()
+    /// Whether `key`'s write at `timestamp` is pending.
+    pub(crate) fn is_pending(&self, txn: &mut Txn<'_>, key: &[u8], timestamp: u64) -> Result<bool> {
+        Ok(txn
+            .get(&self.tables.queue, &queue_key(timestamp, key))?
+            .is_some())
     }
 
-    /// Removes `key`'s pending write if its timestamp is `timestamp`; whether it did.
-    pub(crate) fn ack(&mut self, txn: &mut Txn<'_>, key: &[u8], timestamp: u64) -> Result<bool> {
-        match self.pending(txn, key)? {
-            Some(ts) if ts == timestamp => self.remove(txn, key),
-            _ => Ok(false),
-        }
-    }
-
-    /// Removes `key`'s pending write, whatever its timestamp; whether there was one.
-    pub(crate) fn remove(&mut self, txn: &mut Txn<'_>, key: &[u8]) -> Result<bool> {
-        let Some(stored) = txn.get(&self.tables.pending, key)? else {
-            return Ok(false);
-        };
-        let (ts, len) = decode_pending(key, &stored)?;
-        txn.delete(&self.tables.pending, key)?;
-        txn.delete(&self.tables.queue, &queue_key(ts, key))?;
-        self.bytes -= i128::from(len);
-        Ok(true)
-    }
-
-    /// Writes the pending bytes counter (call once, at the end of the transaction).
-    pub(crate) fn finish(self, txn: &mut Txn<'_>) -> Result<()> {
-        if self.bytes == 0 {
-            return Ok(());
-        }
-        let now = decode_u64(txn.get(&self.tables.meta, PENDING_BYTES)?.as_deref());
-        let next = (i128::from(now) + self.bytes).clamp(0, i128::from(u64::MAX));
-        let next = u64::try_from(next).unwrap_or(0);
-        txn.put(&self.tables.meta, PENDING_BYTES, &encode_u64(next))
+    /// Removes `key`'s pending write at `timestamp`; whether it was there. (An entry for an
+    /// older write of the key was already replaced: removal is conditional by construction.)
+    pub(crate) fn remove(&self, txn: &mut Txn<'_>, key: &[u8], timestamp: u64) -> Result<bool> {
+        txn.delete(&self.tables.queue, &queue_key(timestamp, key))
     }
 }
 
+/// Stores the pull cursor.
+pub(crate) fn store_cursor(txn: &mut Txn<'_>, tables: &Tables, cursor: u64) -> Result<()> {
+    txn.put(&tables.cursor, CURSOR, &encode_u64(cursor))
+}
+
+/// The stored pull cursor (0 before the first pull).
+pub(crate) fn cursor(snap: &Snapshot, tables: &Tables) -> Result<u64> {
+    Ok(decode_u64(snap.get(&tables.cursor, CURSOR)?.as_deref()))
+}
+
 /// A pending write to push, with the timestamp its outbox entry was queued at (the ack
-/// removes the entry only if it still has that timestamp).
+/// removes that entry; a newer write of the key has its own).
 pub(crate) struct Queued {
     pub(crate) record: SyncRecord,
     pub(crate) queued_at: u64,
@@ -110,6 +117,7 @@ pub(crate) struct Queued {
 pub(crate) fn oldest(
     snap: &Snapshot,
     tables: &Tables,
+    node: u64,
     max_records: usize,
     max_bytes: usize,
 ) -> Result<Vec<Queued>> {
@@ -126,7 +134,7 @@ pub(crate) fn oldest(
                 key,
                 value: None,
                 timestamp: queued_at,
-                node: 0,
+                node,
             },
         };
         bytes += record.key.len() + record.value.as_ref().map_or(0, Bytes::len);
@@ -139,14 +147,47 @@ pub(crate) fn oldest(
 }
 
 /// Pending writes, pending value bytes, the oldest pending timestamp, and the pull cursor.
+/// The bytes are summed over the queue: a status call reads the whole outbox.
 pub(crate) fn depth(snap: &Snapshot, tables: &Tables) -> Result<(u64, u64, Option<u64>, u64)> {
-    let cursor = decode_u64(snap.get(&tables.meta, CURSOR)?.as_deref());
-    let count = snap.len(&tables.pending)?;
-    let bytes = decode_u64(snap.get(&tables.meta, PENDING_BYTES)?.as_deref());
-    let oldest = snap
-        .scan(&tables.queue, &KeyRange::all(), 1)?
-        .first()
-        .map(|(k, _)| split_queue_key(k).map(|(ts, _)| ts))
-        .transpose()?;
-    Ok((count, bytes, oldest, cursor))
+    let count = snap.len(&tables.queue)?;
+    let mut bytes = 0u64;
+    let mut oldest = None;
+    let mut from = KeyRange::all();
+    loop {
+        let page = snap.scan(&tables.queue, &from, 4_096)?;
+        let Some((last, _)) = page.last() else { break };
+        if oldest.is_none() {
+            oldest = Some(split_queue_key(&page[0].0)?.0);
+        }
+        bytes += page.iter().map(|(_, len)| decode_len(len)).sum::<u64>();
+        if page.len() < 4_096 {
+            break;
+        }
+        from = KeyRange::new(
+            std::ops::Bound::Excluded(last.clone()),
+            std::ops::Bound::Unbounded,
+        );
+    }
+    Ok((count, bytes, oldest, cursor(snap, tables)?))
+}
+
+fn decode_len(stored: &[u8]) -> u64 {
+    stored
+        .try_into()
+        .map_or(0, |b: [u8; 4]| u64::from(u32::from_be_bytes(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_keys_sort_by_time_and_split_back() {
+        let (a, b) = (queue_key(1, b"zz"), queue_key(2, b"aa"));
+        assert!(a < b);
+        let (ts, key) = split_queue_key(&b).unwrap();
+        assert_eq!((ts, &key[..]), (2, &b"aa"[..]));
+        assert!(split_queue_key(&Bytes::from_static(b"short")).is_err());
+        assert_eq!(decode_len(&7u32.to_be_bytes()), 7);
+    }
 }

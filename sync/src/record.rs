@@ -3,13 +3,13 @@
 //! - **data** (`kv.<keyspace>`): key → `[kind u8][timestamp u64 BE][node u64 BE][value]`.
 //!   Every record carries the version it was written at, so a pulled record is applied by
 //!   last-writer-wins against it; a delete leaves a tombstone (kind 1) for the same reason.
-//! - **outbox index** (`sys.sync.<keyspace>.pending`): key → `[timestamp u64 BE][len u32 BE]`:
-//!   the one write of that key waiting to be pushed (repeated writes coalesce here).
-//! - **outbox queue** (`sys.sync.<keyspace>.queue`): `[timestamp u64 BE][key]` → empty: the
-//!   same writes in clock order, so the oldest is pushed first and its age is known.
-//! - **meta** (`sys.sync.<keyspace>.meta`): the pull cursor and the pending bytes.
+//! - **queue** (`sys.sync.<keyspace>.queue`): `[timestamp u64 BE][key]` → value length: the
+//!   outbox, one entry per pending write (a newer write of the key replaces its entry), in
+//!   clock order so the oldest is pushed first (see `outbox.rs`);
+//! - **cursor** (`sys.sync.<keyspace>.cursor`): how far pulls have applied the server's
+//!   changes.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use strata::{Error, Operation, Result};
 use strata_turso::{RecordVersion, SyncRecord};
 
@@ -85,44 +85,6 @@ pub(crate) fn decode(op: Operation, key: &[u8], stored: &Bytes) -> Result<Local>
     })
 }
 
-/// An outbox index entry: the pending write's timestamp and value length.
-pub(crate) fn encode_pending(timestamp: u64, len: u32) -> [u8; 12] {
-    let mut out = [0; 12];
-    out[..8].copy_from_slice(&timestamp.to_be_bytes());
-    out[8..].copy_from_slice(&len.to_be_bytes());
-    out
-}
-
-pub(crate) fn decode_pending(key: &[u8], stored: &[u8]) -> Result<(u64, u32)> {
-    if stored.len() != 12 {
-        return Err(damaged(Operation::Sync, key, "a damaged outbox entry"));
-    }
-    Ok((
-        u64::from_be_bytes(stored[..8].try_into().expect("8 bytes")),
-        u32::from_be_bytes(stored[8..].try_into().expect("4 bytes")),
-    ))
-}
-
-/// An outbox queue key: clock order, then the key.
-pub(crate) fn queue_key(timestamp: u64, key: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(8 + key.len());
-    out.put_u64(timestamp);
-    out.put_slice(key);
-    out.freeze()
-}
-
-pub(crate) fn split_queue_key(stored: &Bytes) -> Result<(u64, Bytes)> {
-    if stored.len() < 8 {
-        return Err(damaged(
-            Operation::Sync,
-            stored,
-            "a damaged outbox queue entry",
-        ));
-    }
-    let timestamp = u64::from_be_bytes(stored[..8].try_into().expect("8 bytes"));
-    Ok((timestamp, stored.slice(8..)))
-}
-
 pub(crate) fn encode_u64(v: u64) -> [u8; 8] {
     v.to_be_bytes()
 }
@@ -155,8 +117,5 @@ mod tests {
         let mut bad = encode(1, 1, Some(b"x"));
         bad[0] = 9;
         assert!(decode(Operation::Get, b"k", &Bytes::from(bad)).is_err());
-        let (ts, key) = split_queue_key(&queue_key(42, b"abc")).unwrap();
-        assert_eq!((ts, &key[..]), (42, &b"abc"[..]));
-        assert_eq!(decode_pending(b"k", &encode_pending(5, 6)).unwrap(), (5, 6));
     }
 }

@@ -18,7 +18,7 @@ use strata_turso::{ClockFile, RecordVersion};
 use tokio::sync::Notify;
 
 use crate::config::SyncConfig;
-use crate::outbox::{self, Pending, Tables};
+use crate::outbox::{self, Outbox, Tables};
 use crate::record::{self, HEADER_LEN};
 use crate::remote::SyncRemote;
 use crate::status::{Counters, SyncStatus};
@@ -113,12 +113,14 @@ impl<R: SyncRemote> SyncedStore<R> {
         clock: Arc<Hlc>,
     ) -> Result<Self> {
         let name = local.keyspace_name().to_string();
-        let system = |what: &str| local.system_table(&format!("sync.{name}.{what}"));
         let tables = Tables {
             data: local.table_ref(),
-            pending: system("pending")?.table_ref(),
-            queue: system("queue")?.table_ref(),
-            meta: system("meta")?.table_ref(),
+            queue: local
+                .system_table(&format!("sync.{name}.queue"))?
+                .table_ref(),
+            cursor: local
+                .system_table(&format!("sync.{name}.cursor"))?
+                .table_ref(),
         };
         let local_caps = local.capabilities();
         let remote_caps = remote.sync_capabilities();
@@ -310,7 +312,7 @@ impl<R: SyncRemote> SyncedStore<R> {
         let (removed, versions) = core
             .local
             .transact(move |txn| {
-                let mut pending = Pending::new(&tables);
+                let outbox = Outbox::new(&tables);
                 let mut removed = false;
                 let mut versions = Vec::with_capacity(ops.len());
                 for op in &ops {
@@ -328,17 +330,19 @@ impl<R: SyncRemote> SyncedStore<R> {
                         Some(old) if old.timestamp >= first => old.timestamp.saturating_add(1),
                         _ => first,
                     };
-                    removed |= value.is_none() && old.is_some_and(|o| o.value.is_some());
+                    removed |= value.is_none() && old.as_ref().is_some_and(|o| o.value.is_some());
+                    // The entry of the write this one replaces, if it was still pending.
+                    let previous = old.map(|o| o.timestamp);
                     let encoded = record::encode(timestamp, node, value.map(|v| &v[..]));
                     txn.put(&tables.data, key, &encoded)?;
-                    pending.enqueue(txn, key, timestamp, value.map_or(0, Bytes::len))?;
+                    let len = value.map_or(0, Bytes::len);
+                    outbox.enqueue(txn, key, previous, timestamp, len)?;
                     versions.push(RecordVersion {
                         timestamp,
                         node,
                         deleted: value.is_none(),
                     });
                 }
-                pending.finish(txn)?;
                 Ok((removed, versions))
             })
             .await?;

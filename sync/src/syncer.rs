@@ -22,8 +22,8 @@ use strata_turso::SyncRecord;
 use strata_turso::hlc::Hlc;
 
 use crate::config::SyncConfig;
-use crate::outbox::{self, Pending, Queued, Tables};
-use crate::record::{self, Local, decode_u64, encode_u64};
+use crate::outbox::{self, Outbox, Queued, Tables};
+use crate::record::{self, Local};
 use crate::remote::SyncRemote;
 use crate::status::Counters;
 use crate::store::Core;
@@ -100,8 +100,9 @@ impl<R: SyncRemote> Round<R> {
         loop {
             let tables = self.tables.clone();
             let (records, bytes) = (self.config.push_batch, self.config.push_bytes);
+            let node = self.clock.node();
             let batch = self
-                .read(move |snap| outbox::oldest(snap, &tables, records, bytes))?
+                .read(move |snap| outbox::oldest(snap, &tables, node, records, bytes))?
                 .await?;
             if batch.is_empty() {
                 return Ok(());
@@ -119,11 +120,11 @@ impl<R: SyncRemote> Round<R> {
     fn acknowledge(&self, batch: Vec<Queued>) -> Result<impl Future<Output = Result<()>> + use<R>> {
         let tables = self.tables.clone();
         self.transact(move |txn| {
-            let mut pending = Pending::new(&tables);
+            let outbox = Outbox::new(&tables);
             for queued in &batch {
-                pending.ack(txn, &queued.record.key, queued.queued_at)?;
+                outbox.remove(txn, &queued.record.key, queued.queued_at)?;
             }
-            pending.finish(txn)
+            Ok(())
         })
     }
 
@@ -131,9 +132,9 @@ impl<R: SyncRemote> Round<R> {
         if let Some(cursor) = *self.cursor.lock() {
             return Ok(cursor);
         }
-        let meta = self.tables.meta.clone();
+        let tables = self.tables.clone();
         let stored = self
-            .read(move |snap| Ok(decode_u64(snap.get(&meta, outbox::CURSOR)?.as_deref())))?
+            .read(move |snap| outbox::cursor(snap, &tables))?
             .await?;
         *self.cursor.lock() = Some(stored);
         Ok(stored)
@@ -181,7 +182,7 @@ fn apply_page(
     cursor: u64,
 ) -> Result<(u64, u64, u64)> {
     let (mut applied, mut lost, mut won) = (0u64, 0u64, 0u64);
-    let mut pending = Pending::new(tables);
+    let outbox = Outbox::new(tables);
     for incoming in records {
         let key = &incoming.key;
         let local = txn
@@ -196,15 +197,18 @@ fn apply_page(
             txn.put(&tables.data, key, &Local::from_sync(incoming).encode())?;
             applied += 1;
             // A pending local write older than this one has lost.
-            if pending.remove(txn, key)? {
+            if let Some(local) = &local
+                && outbox.remove(txn, key, local.timestamp)?
+            {
                 lost += 1;
             }
-        } else if pending.pending(txn, key)?.is_some() {
+        } else if let Some(local) = &local
+            && outbox.is_pending(txn, key, local.timestamp)?
+        {
             won += 1;
         }
     }
-    txn.put(&tables.meta, outbox::CURSOR, &encode_u64(cursor))?;
-    pending.finish(txn)?;
+    outbox::store_cursor(txn, tables, cursor)?;
     Ok((applied, lost, won))
 }
 

@@ -259,6 +259,21 @@ impl RedbBackend {
         self.shared.checksums
     }
 
+    /// How long a caller may spin for its answer before parking (see `send_write_unnoted`):
+    /// only alone, and never under `Full`.
+    pub(crate) fn answer_spin(&self) -> std::time::Duration {
+        let alone = self
+            .shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::Acquire)
+            == 0;
+        if alone && !matches!(self.shared.config.sync_mode, SyncMode::Full) {
+            self.shared.config.caller_spin
+        } else {
+            std::time::Duration::ZERO
+        }
+    }
+
     pub(crate) fn damage_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
         self.shared.damaged.clone()
     }

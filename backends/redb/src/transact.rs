@@ -257,9 +257,13 @@ impl RedbBackend {
         let op = Operation::WriteBatch;
         let sent = self.send_request(op, Request::Transact { run, reply });
         let (fault, damaged) = (self.fault().clone(), self.damage_flag());
+        let spin = self.answer_spin();
         async move {
             sent?;
-            let result = answer.await.map_err(|_| writer_gone(op, &fault))?;
+            let result = match spin_for(answer, spin) {
+                Ok(result) => result,
+                Err(answer) => answer.await.map_err(|_| writer_gone(op, &fault))?,
+            };
             note_damage(&damaged, &result);
             result?;
             slot.lock()
@@ -300,6 +304,28 @@ impl RedbBackend {
 
 /// Prefix of system tables (see [`RedbBackend::system_table`]).
 pub(crate) const SYSTEM_TABLE_PREFIX: &str = "sys.";
+
+/// Waits up to `spin` for an answer without parking (a commit that does not fsync answers
+/// within microseconds; parking and waking costs more). The receiver back if none came.
+fn spin_for<T>(
+    mut answer: oneshot::Receiver<Result<T>>,
+    spin: std::time::Duration,
+) -> std::result::Result<Result<T>, oneshot::Receiver<Result<T>>> {
+    if spin.is_zero() {
+        return Err(answer);
+    }
+    let until = std::time::Instant::now() + spin;
+    loop {
+        match answer.try_recv() {
+            Ok(result) => return Ok(result),
+            Err(oneshot::error::TryRecvError::Closed) => return Err(answer),
+            Err(oneshot::error::TryRecvError::Empty) if std::time::Instant::now() >= until => {
+                return Err(answer);
+            }
+            Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+        }
+    }
+}
 
 /// Remembers that the store met damaged data (see `backend.rs`, `Shared::damaged`).
 fn note_damage<T>(damaged: &AtomicBool, result: &Result<T>) {
