@@ -22,6 +22,10 @@ pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// refuses to follow it, by default.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
+/// How long tombstones are kept, by default: every device must sync within it, or resync in
+/// full when it comes back (see [`SyncedStore::purge_tombstones`](crate::SyncedStore::purge_tombstones)).
+pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Settings of a [`SyncedStore`](crate::SyncedStore).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -48,6 +52,9 @@ pub struct SyncConfig {
     pub clock_file: Option<PathBuf>,
     /// The wall clock (tests give a skewed one).
     pub wall_clock: Arc<dyn WallClock>,
+    /// How old a tombstone must be before a purge removes it (default
+    /// [`DEFAULT_TOMBSTONE_RETENTION`]).
+    pub tombstone_retention: Duration,
 }
 
 impl Default for SyncConfig {
@@ -62,6 +69,7 @@ impl Default for SyncConfig {
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             clock_file: None,
             wall_clock: Arc::new(SystemClock),
+            tombstone_retention: DEFAULT_TOMBSTONE_RETENTION,
         }
     }
 }
@@ -113,6 +121,12 @@ impl SyncConfig {
     /// Sets [`wall_clock`](Self::wall_clock).
     pub fn wall_clock(mut self, clock: Arc<dyn WallClock>) -> Self {
         self.wall_clock = clock;
+        self
+    }
+
+    /// Sets [`tombstone_retention`](Self::tombstone_retention).
+    pub fn tombstone_retention(mut self, retention: Duration) -> Self {
+        self.tombstone_retention = retention;
         self
     }
 

@@ -26,6 +26,8 @@ struct Row {
 struct Server {
     rows: BTreeMap<(String, Bytes), Row>,
     last_seq: u64,
+    /// Per keyspace, the highest `seq` a tombstone purge removed.
+    purged: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -189,5 +191,42 @@ impl SyncRemote for MemoryRemote {
         out.sort_by_key(|r| r.seq);
         out.truncate(limit);
         Ok(out)
+    }
+
+    async fn purged_through(&self) -> Result<u64> {
+        self.check_online(Operation::Sync)?;
+        Ok(self
+            .shared
+            .server
+            .lock()
+            .purged
+            .get(&self.keyspace)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn purge_tombstones(&self, older_than: u64) -> Result<u64> {
+        self.check_online(Operation::Sync)?;
+        let mut server = self.shared.server.lock();
+        // As on the server: never the row holding the highest seq (new changes count on it).
+        let top = server.rows.values().map(|r| r.seq).max().unwrap_or(0);
+        let doomed: Vec<((String, Bytes), u64)> = server
+            .rows
+            .iter()
+            .filter(|((ks, _), row)| {
+                *ks == self.keyspace
+                    && row.value.is_none()
+                    && row.timestamp < older_than
+                    && row.seq < top
+            })
+            .map(|(id, row)| (id.clone(), row.seq))
+            .collect();
+        let mark = doomed.iter().map(|(_, seq)| *seq).max().unwrap_or(0);
+        let purged = server.purged.entry(self.keyspace.clone()).or_default();
+        *purged = (*purged).max(mark);
+        for (id, _) in &doomed {
+            server.rows.remove(id);
+        }
+        Ok(doomed.len() as u64)
     }
 }

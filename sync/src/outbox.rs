@@ -26,6 +26,8 @@ pub(crate) struct Tables {
     pub(crate) data: TableRef,
     pub(crate) queue: TableRef,
     pub(crate) cursor: TableRef,
+    /// Keys a full resync has seen on the server (emptied when it ends).
+    pub(crate) seen: TableRef,
 }
 
 /// A queue key: clock order, then the key.

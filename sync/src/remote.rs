@@ -28,6 +28,14 @@ pub trait SyncRemote: Clone + Send + Sync + Sized + 'static {
         cursor: u64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PulledRecord>>> + Send;
+
+    /// The highest change sequence a tombstone purge removed (0 if none): a store whose
+    /// cursor is below it may have missed a delete, and resyncs in full.
+    fn purged_through(&self) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Removes tombstones older than `older_than` (a hybrid-logical-clock timestamp),
+    /// raising the purge mark; returns how many went.
+    fn purge_tombstones(&self, older_than: u64) -> impl Future<Output = Result<u64>> + Send;
 }
 
 impl SyncRemote for TursoBackend {
@@ -49,5 +57,13 @@ impl SyncRemote for TursoBackend {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PulledRecord>>> + Send {
         TursoBackend::pull(self, cursor, limit)
+    }
+
+    fn purged_through(&self) -> impl Future<Output = Result<u64>> + Send {
+        TursoBackend::purged_through(self)
+    }
+
+    fn purge_tombstones(&self, older_than: u64) -> impl Future<Output = Result<u64>> + Send {
+        TursoBackend::purge_tombstones(self, older_than)
     }
 }

@@ -35,6 +35,9 @@ pub struct SyncStatus {
     pub pulled: u64,
     /// The server change sequence this store has applied up to.
     pub cursor: u64,
+    /// Full resyncs done since open: the store's cursor was below a tombstone purge, so it
+    /// pulled everything again and dropped what the server no longer holds.
+    pub resyncs: u64,
 }
 
 /// Counters the syncer and the write path update.
@@ -44,6 +47,7 @@ pub(crate) struct Counters {
     pub(crate) conflicts_won: AtomicU64,
     pub(crate) pushed: AtomicU64,
     pub(crate) pulled: AtomicU64,
+    pub(crate) resyncs: AtomicU64,
     pub(crate) consecutive_failures: AtomicU64,
     pub(crate) last_success: Mutex<Option<SystemTime>>,
     pub(crate) last_error: Mutex<Option<String>>,

@@ -121,6 +121,9 @@ impl<R: SyncRemote> SyncedStore<R> {
             cursor: local
                 .system_table(&format!("sync.{name}.cursor"))?
                 .table_ref(),
+            seen: local
+                .system_table(&format!("sync.{name}.seen"))?
+                .table_ref(),
         };
         let local_caps = local.capabilities();
         let remote_caps = remote.sync_capabilities();
@@ -184,6 +187,74 @@ impl<R: SyncRemote> SyncedStore<R> {
         }
     }
 
+    /// Tombstone garbage collection, by the rule in the crate docs: removes tombstones older
+    /// than [`SyncConfig::tombstone_retention`] (by this device's clock) here — unless a
+    /// local delete is still pending — and on the server. A device that has not pulled since
+    /// before a purge resyncs in full on its next round rather than keep (or bring back)
+    /// what was deleted. Returns (removed here, removed on the server); fails, having done
+    /// the local part, if the server cannot be reached.
+    pub async fn purge_tombstones(&self) -> Result<(u64, u64)> {
+        let retention_ms =
+            u64::try_from(self.core.config.tombstone_retention.as_millis()).unwrap_or(u64::MAX);
+        let horizon = strata_turso::hlc::timestamp_at(
+            self.core
+                .config
+                .wall_clock
+                .now_ms()
+                .saturating_sub(retention_ms)
+                .max(strata_turso::hlc::EPOCH_MS),
+        );
+        let mut local_removed = 0;
+        let mut after: Option<Bytes> = None;
+        loop {
+            let range = match after.take() {
+                Some(k) => KeyRange::new(std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded),
+                None => KeyRange::all(),
+            };
+            let page = self.core.local.scan(range, Some(1_000)).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let full = page.len() == 1_000;
+            let mut old_tombstones = Vec::new();
+            for (key, stored) in page {
+                let local = record::decode(Operation::Sync, &key, &stored)?;
+                if local.value.is_none() && local.timestamp < horizon {
+                    old_tombstones.push((key, local.timestamp));
+                }
+            }
+            if !old_tombstones.is_empty() {
+                let tables = self.core.tables.clone();
+                local_removed += self
+                    .core
+                    .local
+                    .transact(move |txn| {
+                        let outbox = Outbox::new(&tables);
+                        let mut removed = 0u64;
+                        for (key, timestamp) in &old_tombstones {
+                            let current = txn
+                                .get(&tables.data, key)?
+                                .map(|s| record::decode(Operation::Sync, key, &s))
+                                .transpose()?;
+                            // Still that tombstone, and not waiting to be pushed.
+                            if current.is_some_and(|c| c.timestamp == *timestamp)
+                                && !outbox.is_pending(txn, key, *timestamp)?
+                            {
+                                txn.delete(&tables.data, key)?;
+                                removed += 1;
+                            }
+                        }
+                        Ok(removed)
+                    })
+                    .await?;
+            }
+            if !full {
+                break;
+            }
+        }
+        let server_removed = self.core.remote.purge_tombstones(horizon).await?;
+        Ok((local_removed, server_removed))
+    }
+
     /// This device's node id (ties between equal timestamps break by it).
     pub fn node_id(&self) -> u64 {
         self.core.clock.node()
@@ -237,6 +308,7 @@ impl<R: SyncRemote> SyncedStore<R> {
             conflicts_won: Counters::get(&counters.conflicts_won),
             pushed: Counters::get(&counters.pushed),
             pulled: Counters::get(&counters.pulled),
+            resyncs: Counters::get(&counters.resyncs),
             cursor,
         })
     }

@@ -12,11 +12,13 @@
 //! applied here yet — its `seq` lies past the cursor, and the pull that follows brings it.
 
 use std::future::Future;
+use std::ops::Bound;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
-use strata::{Error, ErrorKind, Operation, Result};
+use strata::{Error, ErrorKind, KeyRange, Operation, Result};
 use strata_redb::{Snapshot, Txn};
 use strata_turso::SyncRecord;
 use strata_turso::hlc::Hlc;
@@ -141,35 +143,125 @@ impl<R: SyncRemote> Round<R> {
     }
 
     async fn pull_all(&self) -> Result<()> {
+        let cursor = self.cursor().await?;
+        let purged = self.remote.purged_through().await?;
+        if cursor < purged {
+            return self.resync(purged).await;
+        }
+        let mut cursor = cursor;
         loop {
-            let cursor = self.cursor().await?;
-            let page = self.remote.pull(cursor, self.config.pull_page).await?;
-            let Some(last) = page.last().map(|p| p.seq) else {
+            let Some((last, full)) = self.pull_page(cursor, false).await? else {
                 return Ok(());
             };
-            if last <= cursor {
-                return Err(Error::unexpected(
-                    Operation::Sync,
-                    "the server returned changes at or before the cursor",
-                ));
-            }
-            let full = page.len() >= self.config.pull_page;
-            for pulled in &page {
-                self.clock.observe(pulled.record.timestamp);
-            }
-            let records: Vec<SyncRecord> = page.into_iter().map(|p| p.record).collect();
-            let tables = self.tables.clone();
-            let (applied, lost, won) = self
-                .transact(move |txn| apply_page(txn, &tables, &records, last))?
-                .await?;
-            *self.cursor.lock() = Some(last);
-            Counters::add(&self.counters.pulled, applied);
-            Counters::add(&self.counters.conflicts_lost, lost);
-            Counters::add(&self.counters.conflicts_won, won);
+            cursor = last;
             if !full {
                 return Ok(());
             }
         }
+    }
+
+    /// Pulls and applies one page after `from`; with `resync`, marks its keys seen and leaves
+    /// the stored cursor alone. Returns the page's last `seq` and whether it was full.
+    async fn pull_page(&self, from: u64, resync: bool) -> Result<Option<(u64, bool)>> {
+        let page = self.remote.pull(from, self.config.pull_page).await?;
+        let Some(last) = page.last().map(|p| p.seq) else {
+            return Ok(None);
+        };
+        if last <= from {
+            return Err(Error::unexpected(
+                Operation::Sync,
+                "the server returned changes at or before the cursor",
+            ));
+        }
+        let full = page.len() >= self.config.pull_page;
+        for pulled in &page {
+            self.clock.observe(pulled.record.timestamp);
+        }
+        let records: Vec<SyncRecord> = page.into_iter().map(|p| p.record).collect();
+        let tables = self.tables.clone();
+        let store_cursor = (!resync).then_some(last);
+        let (applied, lost, won) = self
+            .transact(move |txn| apply_page(txn, &tables, &records, store_cursor, resync))?
+            .await?;
+        if !resync {
+            *self.cursor.lock() = Some(last);
+        }
+        Counters::add(&self.counters.pulled, applied);
+        Counters::add(&self.counters.conflicts_lost, lost);
+        Counters::add(&self.counters.conflicts_won, won);
+        Ok(Some((last, full)))
+    }
+
+    /// A full resync, for a store whose cursor fell below a tombstone purge: it may have
+    /// missed deletes whose tombstones are gone. Pulls everything again (by last-writer-wins,
+    /// noting each key the server holds), then drops local records the server no longer
+    /// holds — unless a local write of them is pending (a write made here, pushed next).
+    /// Cut off, it starts over: only the last step moves the cursor.
+    async fn resync(&self, purged: u64) -> Result<()> {
+        let tables = self.tables.clone();
+        self.transact(move |txn| txn.clear(&tables.seen))?.await?;
+        let mut from = 0;
+        while let Some((last, full)) = self.pull_page(from, true).await? {
+            from = last;
+            if !full {
+                break;
+            }
+        }
+        let mut after: Option<Bytes> = None;
+        loop {
+            let (tables, start) = (self.tables.clone(), after.clone());
+            let page = self
+                .read(move |snap| {
+                    let range = match start {
+                        Some(k) => KeyRange::new(Bound::Excluded(k), Bound::Unbounded),
+                        None => KeyRange::all(),
+                    };
+                    snap.scan(&tables.data, &range, 1_000)
+                })?
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let full = page.len() == 1_000;
+            let mut seen_at = Vec::with_capacity(page.len());
+            for (key, stored) in page {
+                let timestamp = record::decode(Operation::Sync, &key, &stored)?.timestamp;
+                seen_at.push((key, timestamp));
+            }
+            let tables = self.tables.clone();
+            self.transact(move |txn| {
+                let outbox = Outbox::new(&tables);
+                for (key, timestamp) in &seen_at {
+                    if txn.get(&tables.seen, key)?.is_some()
+                        || outbox.is_pending(txn, key, *timestamp)?
+                    {
+                        continue;
+                    }
+                    // Only the record read above: a write since then is newer than any purge.
+                    let current = txn
+                        .get(&tables.data, key)?
+                        .map(|s| record::decode(Operation::Sync, key, &s))
+                        .transpose()?;
+                    if current.is_some_and(|c| c.timestamp == *timestamp) {
+                        txn.delete(&tables.data, key)?;
+                    }
+                }
+                Ok(())
+            })?
+            .await?;
+            if !full {
+                break;
+            }
+        }
+        let cursor = from.max(purged);
+        let tables = self.tables.clone();
+        self.transact(move |txn| {
+            outbox::store_cursor(txn, &tables, cursor)?;
+            txn.clear(&tables.seen)
+        })?
+        .await?;
+        *self.cursor.lock() = Some(cursor);
+        Counters::add(&self.counters.resyncs, 1);
+        Ok(())
     }
 }
 
@@ -179,12 +271,16 @@ fn apply_page(
     txn: &mut Txn<'_>,
     tables: &Tables,
     records: &[SyncRecord],
-    cursor: u64,
+    cursor: Option<u64>,
+    mark_seen: bool,
 ) -> Result<(u64, u64, u64)> {
     let (mut applied, mut lost, mut won) = (0u64, 0u64, 0u64);
     let outbox = Outbox::new(tables);
     for incoming in records {
         let key = &incoming.key;
+        if mark_seen {
+            txn.put(&tables.seen, key, &[])?;
+        }
         let local = txn
             .get(&tables.data, key)?
             .map(|stored| record::decode(Operation::Sync, key, &stored))
@@ -208,7 +304,9 @@ fn apply_page(
             won += 1;
         }
     }
-    outbox::store_cursor(txn, tables, cursor)?;
+    if let Some(cursor) = cursor {
+        outbox::store_cursor(txn, tables, cursor)?;
+    }
     Ok((applied, lost, won))
 }
 

@@ -368,6 +368,14 @@ impl SyncRemote for Slow {
     ) -> strata::Result<Vec<strata_turso::PulledRecord>> {
         self.0.pull(cursor, limit).await
     }
+
+    async fn purged_through(&self) -> strata::Result<u64> {
+        self.0.purged_through().await
+    }
+
+    async fn purge_tombstones(&self, older_than: u64) -> strata::Result<u64> {
+        self.0.purge_tombstones(older_than).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,4 +413,113 @@ async fn dropping_a_store_mid_round_releases_its_file_at_once() {
         .open()
         .await;
     assert!(again.is_ok(), "close released the file: {again:?}");
+}
+
+async fn open_with_retention(
+    dir: &std::path::Path,
+    link: Link<MemoryRemote>,
+    retention: Duration,
+) -> SyncedStore<Link<MemoryRemote>> {
+    let local = strata_redb::RedbBackend::builder(dir.join("store.redb"))
+        .open()
+        .await
+        .unwrap();
+    let config = SyncConfig::default()
+        .background(None)
+        .tombstone_retention(retention);
+    SyncedStore::open(local, link, config).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_device_back_after_a_tombstone_purge_resyncs_instead_of_keeping_deleted_keys() {
+    let server = MemoryRemote::new();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (la, lb) = (Link::new(server.clone()), Link::new(server.clone()));
+    let a = open_with_retention(da.path(), la, Duration::ZERO).await;
+    let bdev = open_with_retention(db.path(), lb.clone(), Duration::ZERO).await;
+    for k in ["k1", "k2"] {
+        a.put(b(k), b("v")).await.unwrap();
+    }
+    a.sync_now().await.unwrap();
+    bdev.sync_now().await.unwrap();
+    assert_eq!(bdev.get(b"k1").await.unwrap(), Some(b("v")));
+    // b goes away; a deletes k1 and writes on, then purges every tombstone.
+    lb.set_cut(true);
+    assert!(a.delete(b"k1").await.unwrap());
+    a.put(b("k3"), b("v3")).await.unwrap();
+    a.sync_now().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let (here, there) = a.purge_tombstones().await.unwrap();
+    assert_eq!(
+        (here, there),
+        (1, 1),
+        "a's k1 tombstone, here and on the server"
+    );
+    assert_eq!(server.version(b"k1"), None);
+    // b wrote offline meanwhile, then comes back.
+    bdev.put(b("k4"), b("offline")).await.unwrap();
+    lb.set_cut(false);
+    bdev.sync_now().await.unwrap();
+    a.sync_now().await.unwrap();
+    let expected = vec![
+        (b("k2"), b("v")),
+        (b("k3"), b("v3")),
+        (b("k4"), b("offline")),
+    ];
+    assert_eq!(server.live(), expected);
+    for store in [&a, &bdev] {
+        assert_eq!(store.scan(KeyRange::all(), None).await.unwrap(), expected);
+    }
+    let sb = bdev.sync_status().await.unwrap();
+    assert_eq!(sb.resyncs, 1, "{sb:?}");
+    assert_eq!(a.sync_status().await.unwrap().resyncs, 0, "a was in sync");
+    // A second round changes nothing and does not resync again.
+    bdev.sync_now().await.unwrap();
+    assert_eq!(bdev.sync_status().await.unwrap().resyncs, 1);
+}
+
+#[tokio::test]
+async fn tombstones_younger_than_the_retention_are_kept() {
+    let server = MemoryRemote::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_retention(
+        dir.path(),
+        Link::new(server.clone()),
+        Duration::from_secs(3600),
+    )
+    .await;
+    store.put(b("k"), b("v")).await.unwrap();
+    store.delete(b"k").await.unwrap();
+    store.put(b("other"), b("v")).await.unwrap();
+    store.sync_now().await.unwrap();
+    assert_eq!(store.purge_tombstones().await.unwrap(), (0, 0));
+    assert!(server.version(b"k").unwrap().deleted);
+    assert!(store.version(b"k").await.unwrap().unwrap().deleted);
+}
+
+#[tokio::test]
+async fn a_pending_delete_is_never_purged() {
+    let server = MemoryRemote::new();
+    let dir = tempfile::tempdir().unwrap();
+    let link = Link::new(server.clone());
+    let store = open_with_retention(dir.path(), link.clone(), Duration::ZERO).await;
+    store.put(b("k"), b("v")).await.unwrap();
+    store.sync_now().await.unwrap();
+    link.set_cut(true);
+    store.delete(b"k").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert!(
+        store.purge_tombstones().await.is_err(),
+        "the server is cut off"
+    );
+    assert!(
+        store.version(b"k").await.unwrap().unwrap().deleted,
+        "still here, pending"
+    );
+    link.set_cut(false);
+    store.sync_now().await.unwrap();
+    assert!(
+        server.version(b"k").unwrap().deleted,
+        "the delete reached the server"
+    );
 }

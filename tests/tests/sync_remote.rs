@@ -164,6 +164,20 @@ impl SyncRemote for Link {
         }
         self.inner.pull(cursor, limit).await
     }
+
+    async fn purged_through(&self) -> strata::Result<u64> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::Unavailable, Operation::Sync, "cut"));
+        }
+        self.inner.purged_through().await
+    }
+
+    async fn purge_tombstones(&self, older_than: u64) -> strata::Result<u64> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::Unavailable, Operation::Sync, "cut"));
+        }
+        self.inner.purge_tombstones(older_than).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,4 +411,70 @@ fn a_device_killed_while_syncing_loses_nothing_and_its_outbox_resumes() {
             model.len()
         );
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_purge_on_sqld_makes_a_stale_device_resync_and_never_reuses_a_seq() {
+    let sqld = Sqld::start();
+    let (url, token) = (sqld.url(), sqld.token(Access::ReadWrite));
+    let link = |cut: bool| {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            Link {
+                inner: remote(url, token, "purge").await,
+                cut: Arc::new(AtomicBool::new(cut)),
+            }
+        }
+    };
+    let open = |dir: std::path::PathBuf, link: Link| async move {
+        let local = RedbBackend::builder(dir.join("store.redb")).open();
+        let local = bounded("open redb", local).await.unwrap();
+        let config = SyncConfig::default()
+            .background(None)
+            .tombstone_retention(Duration::ZERO);
+        bounded("open", SyncedStore::open(local, link, config))
+            .await
+            .unwrap()
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path().to_path_buf(), link(false).await).await;
+    let lb = link(false).await;
+    let bdev = open(db.path().to_path_buf(), lb.clone()).await;
+    for k in ["k1", "k2"] {
+        a.put(b(k), b("v")).await.unwrap();
+    }
+    a.sync_now().await.unwrap();
+    bdev.sync_now().await.unwrap();
+    lb.cut.store(true, Ordering::SeqCst);
+    a.delete(b"k1").await.unwrap();
+    a.put(b("k3"), b("v3")).await.unwrap();
+    a.sync_now().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let (_, on_server) = bounded("purge", a.purge_tombstones()).await.unwrap();
+    assert_eq!(on_server, 1);
+    let turso = &lb.inner;
+    assert_eq!(turso.record_version(b"k1").await.unwrap(), None);
+    assert!(turso.purged_through().await.unwrap() > 0);
+    // The change numbering goes on above everything handed out before the purge.
+    let cursor_before = bdev.sync_status().await.unwrap().cursor;
+    a.put(b("k5"), b("after")).await.unwrap();
+    a.sync_now().await.unwrap();
+    let after = turso.pull(cursor_before, 100).await.unwrap();
+    assert!(after.iter().any(|p| p.record.key == b("k5")), "{after:?}");
+    bdev.put(b("k4"), b("offline")).await.unwrap();
+    lb.cut.store(false, Ordering::SeqCst);
+    bdev.sync_now().await.unwrap();
+    a.sync_now().await.unwrap();
+    let expected = vec![
+        (b("k2"), b("v")),
+        (b("k3"), b("v3")),
+        (b("k4"), b("offline")),
+        (b("k5"), b("after")),
+    ];
+    assert_eq!(server_state(turso).await, expected);
+    for store in [&a, &bdev] {
+        assert_eq!(store.scan(KeyRange::all(), None).await.unwrap(), expected);
+    }
+    assert_eq!(bdev.sync_status().await.unwrap().resyncs, 1);
+    assert_eq!(a.sync_status().await.unwrap().resyncs, 0);
 }

@@ -127,6 +127,16 @@ impl<'t> Txn<'t> {
         self.remove(Operation::Delete, &table.table, key)
     }
 
+    /// Removes every entry of `table` (the table itself goes; it is made again on first use).
+    pub fn clear(&mut self, table: &TableRef) -> Result<()> {
+        self.check(table)?;
+        self.tables.retain(|(name, _)| *name != table.table);
+        self.txn
+            .delete_table(table_def(&table.table))
+            .map(|_| ())
+            .map_err(|e| redb_error(Operation::WriteBatch, e))
+    }
+
     pub(crate) fn remove(&mut self, op: Operation, table: &Arc<str>, key: &[u8]) -> Result<bool> {
         let kv = self.table(op, table)?;
         kv.remove(key)

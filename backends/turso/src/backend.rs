@@ -44,7 +44,7 @@ const KEYS_PER_STATEMENT: usize = 30_000;
 /// token never appears in `Debug` output.
 #[derive(Clone)]
 pub struct TursoBackend {
-    keyspace: Arc<str>,
+    pub(crate) keyspace: Arc<str>,
     pub(crate) shared: Arc<Shared>,
 }
 

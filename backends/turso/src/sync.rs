@@ -221,6 +221,46 @@ impl TursoBackend {
     }
 }
 
+impl TursoBackend {
+    fn purge_mark_arg(&self) -> Arg {
+        Arg::Text(format!("purged_seq:{}", &*self.keyspace).into())
+    }
+
+    /// The highest change sequence a tombstone purge of this keyspace removed (0 if none):
+    /// a device whose pull cursor is below it may have missed a delete and must resync.
+    pub async fn purged_through(&self) -> Result<u64> {
+        let rows = self
+            .read_rows(
+                Operation::Sync,
+                sql::PURGED_THROUGH,
+                vec![self.purge_mark_arg()],
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => {
+                Ok(u64::try_from(integer_cell(Operation::Sync, row.first())?).unwrap_or(0))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Removes this keyspace's tombstones whose version is older than `older_than` (a
+    /// hybrid-logical-clock timestamp), raising the purge mark first. Returns how many went.
+    pub async fn purge_tombstones(&self, older_than: u64) -> Result<u64> {
+        let args = || {
+            vec![
+                self.purge_mark_arg(),
+                self.ks_arg(),
+                Arg::Integer(i64::try_from(older_than).unwrap_or(i64::MAX)),
+            ]
+        };
+        self.read_rows(Operation::Sync, sql::PURGE_MARK, args())
+            .await?;
+        let removed = self.read_rows(Operation::Sync, sql::PURGE, args()).await?;
+        Ok(removed.len() as u64)
+    }
+}
+
 fn missing(op: Operation) -> Error {
     Error::unexpected(op, "a sync row without its key").with_context("backend", "turso")
 }

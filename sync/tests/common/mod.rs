@@ -66,6 +66,16 @@ impl<R: SyncRemote + Clone> SyncRemote for Link<R> {
         self.check()?;
         self.inner.pull(cursor, limit).await
     }
+
+    async fn purged_through(&self) -> Result<u64> {
+        self.check()?;
+        self.inner.purged_through().await
+    }
+
+    async fn purge_tombstones(&self, older_than: u64) -> Result<u64> {
+        self.check()?;
+        self.inner.purge_tombstones(older_than).await
+    }
 }
 
 /// The system clock moved by `offset_ms` (hours ahead or behind in the skew tests).
