@@ -478,3 +478,33 @@ async fn a_tombstone_purge_on_sqld_makes_a_stale_device_resync_and_never_reuses_
     assert_eq!(bdev.sync_status().await.unwrap().resyncs, 1);
     assert_eq!(a.sync_status().await.unwrap().resyncs, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_starts_and_works_with_the_server_down_then_syncs() {
+    let mut sqld = Sqld::start();
+    let (url, token) = (sqld.url(), sqld.token(Access::ReadWrite));
+    tokio::task::block_in_place(|| sqld.kill());
+    // A strict open fails fast with the server gone...
+    let strict = TursoBackend::builder(url.clone())
+        .auth_token(token.clone())
+        .open();
+    assert!(bounded("strict open", strict).await.is_err());
+    // ...a lazy one opens, and the synced store works offline.
+    let lazy = TursoBackend::builder(url.clone())
+        .auth_token(token.clone())
+        .connect_lazily(true)
+        .open();
+    let remote = bounded("lazy open", lazy).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = device(dir.path(), remote.clone(), None).await;
+    store.put(b("note"), b("written offline")).await.unwrap();
+    assert!(store.sync_now().await.is_err());
+    tokio::task::block_in_place(|| sqld.restart());
+    bounded("flush_sync", store.flush_sync(Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(
+        remote.get(b"note").await.unwrap(),
+        Some(b("written offline"))
+    );
+}

@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     connects: Arc<AtomicU64>,
     /// Reads over the pipeline endpoint (plain-HTTP servers); `None` reads through libsql.
     reader: Option<PipelineReader>,
+    /// Set once the schema is known to be in place (at open, or at the first call when
+    /// connecting lazily).
+    schema: tokio::sync::OnceCell<()>,
 }
 
 impl TursoBackend {
@@ -129,25 +132,42 @@ impl TursoBackend {
             connects,
             reader,
             config,
+            schema: tokio::sync::OnceCell::new(),
         };
         let backend = TursoBackend {
             keyspace: Arc::from(DEFAULT_KEYSPACE),
             shared: Arc::new(shared),
         };
-        let schema = backend
-            .call(Operation::Open, |conn| async move {
-                conn.execute_batch(sql::SCHEMA).await.map(|_| ())
-            })
-            .await;
-        match schema {
-            Ok(()) => backend.settle_format().await?,
-            // A read-only token cannot create the schema; it can still read an existing one.
-            Err(e) if e.kind() == ErrorKind::Forbidden => {
-                tracing::debug!("turso: schema not created (read-only token)");
-            }
-            Err(e) => return Err(e),
+        if !backend.shared.config.connect_lazily {
+            backend.ensure_schema().await?;
         }
         Ok(backend)
+    }
+
+    /// Creates the schema and settles the table's format, once per backend: at open, or at
+    /// the first call when connecting lazily (a failure leaves it for the next call).
+    async fn ensure_schema(&self) -> Result<()> {
+        self.shared
+            .schema
+            .get_or_try_init(|| async {
+                let schema = self
+                    .call(Operation::Open, |conn| async move {
+                        conn.execute_batch(sql::SCHEMA).await.map(|_| ())
+                    })
+                    .await;
+                match schema {
+                    Ok(()) => self.settle_format().await,
+                    // A read-only token cannot create the schema; it can still read an
+                    // existing one.
+                    Err(e) if e.kind() == ErrorKind::Forbidden => {
+                        tracing::debug!("turso: schema not created (read-only token)");
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Records the table's format, migrating a format-1 table (versions with the node packed
@@ -271,6 +291,7 @@ impl TursoBackend {
         statement: &str,
         args: Vec<Arg>,
     ) -> Result<Vec<Vec<Option<Bytes>>>> {
+        self.ensure_schema().await?;
         if let Some(reader) = &self.shared.reader {
             return self
                 .resilient(op, || reader.rows(op, statement, &args))
@@ -348,6 +369,7 @@ impl TursoBackend {
     /// `deleted` (for a tombstone: whether it replaced a live value) and moves the clock past
     /// its stored version (the receive rule); a batch returns nothing.
     async fn write_rows(&self, op: Operation, ops: Vec<BatchOp>) -> Result<Vec<i64>> {
+        self.ensure_schema().await?;
         let first = self.shared.hlc.reserve(ops.len()).map_err(|e| {
             Error::unexpected(op, "cannot persist the clock's lease").with_source(e)
         })?;

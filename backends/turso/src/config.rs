@@ -48,6 +48,10 @@ pub struct TursoConfig {
     /// clock far ahead must not drag every other one's clock along. Default
     /// [`DEFAULT_MAX_CLOCK_SKEW`] (5 minutes).
     pub max_clock_skew: Duration,
+    /// `open` does not contact the server: the schema is checked (and made) by the first
+    /// call instead, so an offline-first app starts with the network gone. Default `false`
+    /// (`open` fails fast on a wrong URL or token).
+    pub connect_lazily: bool,
 }
 
 /// Builds and opens a [`TursoBackend`]; defaults are in [`TursoConfig`].
@@ -71,6 +75,7 @@ impl TursoBuilder {
                 node_id: None,
                 clock_file: None,
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+                connect_lazily: false,
             },
             wall_clock: None,
         }
@@ -155,7 +160,14 @@ impl TursoBuilder {
         &self.config
     }
 
-    /// Connects, creating the schema if missing.
+    /// Sets [`TursoConfig::connect_lazily`].
+    pub fn connect_lazily(mut self, lazily: bool) -> Self {
+        self.config.connect_lazily = lazily;
+        self
+    }
+
+    /// Connects, creating the schema if missing (unless connecting lazily: then the first
+    /// call does).
     pub async fn open(self) -> Result<TursoBackend> {
         TursoBackend::open_with(self.config, self.wall_clock).await
     }
