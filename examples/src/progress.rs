@@ -38,6 +38,11 @@ impl Progress {
         }
     }
 
+    /// Moves to `done` steps (never back), redrawing at most every 100 ms.
+    pub fn set(&mut self, done: u64) {
+        self.advance(done.saturating_sub(self.done));
+    }
+
     /// Draws the final state and ends the line.
     pub fn finish(mut self) {
         self.done = self.total;

@@ -2,7 +2,7 @@
 //! in sync with a remote one in the background (write-behind).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,13 +34,18 @@ use crate::status::{Counters, SyncStatus};
 pub struct SyncedStore<R: SyncRemote> {
     pub(crate) core: Arc<Core<R>>,
     _syncer: Arc<SyncerHandle>,
+    /// The open keyspaces of this store, so each has one outbox reader and one syncer.
+    open: Arc<Mutex<OpenKeyspaces<R>>>,
 }
+
+type OpenKeyspaces<R> = std::collections::HashMap<String, (Weak<Core<R>>, Weak<SyncerHandle>)>;
 
 impl<R: SyncRemote> Clone for SyncedStore<R> {
     fn clone(&self) -> Self {
         SyncedStore {
             core: self.core.clone(),
             _syncer: self._syncer.clone(),
+            open: self.open.clone(),
         }
     }
 }
@@ -103,7 +108,17 @@ impl<R: SyncRemote> SyncedStore<R> {
             config.max_clock_skew,
             file,
         ));
-        Self::open_keyspace(local, remote, config, clock)
+        let store = Self::open_keyspace(local, remote, config, clock, Arc::default())?;
+        store.register(&mut store.open.lock());
+        Ok(store)
+    }
+
+    fn register(&self, open: &mut OpenKeyspaces<R>) {
+        open.retain(|_, (core, _)| core.strong_count() > 0);
+        open.insert(
+            self.core.local.keyspace_name().to_string(),
+            (Arc::downgrade(&self.core), Arc::downgrade(&self._syncer)),
+        );
     }
 
     fn open_keyspace(
@@ -111,6 +126,7 @@ impl<R: SyncRemote> SyncedStore<R> {
         remote: R,
         config: SyncConfig,
         clock: Arc<Hlc>,
+        open: Arc<Mutex<OpenKeyspaces<R>>>,
     ) -> Result<Self> {
         let name = local.keyspace_name().to_string();
         let tables = Tables {
@@ -160,11 +176,13 @@ impl<R: SyncRemote> SyncedStore<R> {
             }
             None => None,
         };
+        let syncer = Arc::new(SyncerHandle {
+            task: Mutex::new(task),
+        });
         Ok(SyncedStore {
             core,
-            _syncer: Arc::new(SyncerHandle {
-                task: Mutex::new(task),
-            }),
+            _syncer: syncer,
+            open,
         })
     }
 
@@ -173,7 +191,7 @@ impl<R: SyncRemote> SyncedStore<R> {
     /// local store as [`RedbBackend::close`] does — flushed, and the file released when no
     /// other handle (of another keyspace, say) holds it. Other handles just flush.
     pub async fn close(self) -> Result<()> {
-        let SyncedStore { core, _syncer } = self;
+        let SyncedStore { core, _syncer, .. } = self;
         if let Some(handle) = Arc::into_inner(_syncer) {
             let task = handle.task.lock().take();
             if let Some(task) = task {
@@ -453,12 +471,27 @@ impl<R: SyncRemote> StorageBackend for SyncedStore<R> {
         self.core.caps
     }
 
+    /// A handle on keyspace `name`, sharing this store's file, clock and (if the keyspace is
+    /// already open) its outbox reader and syncer.
     fn keyspace(&self, name: &str) -> Result<Self> {
         check_keyspace_name(name)?;
+        let mut open = self.open.lock();
+        if let Some((core, syncer)) = open.get(name)
+            && let (Some(core), Some(syncer)) = (core.upgrade(), syncer.upgrade())
+        {
+            return Ok(SyncedStore {
+                core,
+                _syncer: syncer,
+                open: self.open.clone(),
+            });
+        }
+        // Opened under the lock: two callers opening one keyspace get one syncer.
         let local = self.core.local.keyspace(name)?;
         let remote = self.core.remote.sync_keyspace(name)?;
         let (config, clock) = (self.core.config.clone(), self.core.clock.clone());
-        Self::open_keyspace(local, remote, config, clock)
+        let store = Self::open_keyspace(local, remote, config, clock, self.open.clone())?;
+        store.register(&mut open);
+        Ok(store)
     }
 
     fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Bytes>>> + Send {

@@ -318,6 +318,9 @@ async fn keyspaces_sync_separately() {
         vec![(b("n"), b("note"))]
     );
     assert_eq!(store.get(b"n").await.unwrap(), None);
+    // A keyspace opened twice is one outbox with one syncer: the handles share its counters.
+    let again = store.keyspace("notes").unwrap();
+    assert_eq!(again.sync_status().await.unwrap().pushed, 1);
 }
 
 #[tokio::test]

@@ -179,20 +179,27 @@ async fn run(args: Args) -> strata::Result<()> {
     } else {
         None
     };
-    // On disk, every value is checksummed and zstd-compressed when that saves 20 %.
-    // Episodes are 300-800 bytes of JSON: compress from 256 bytes (the default is 1 KiB).
-    let compressed =
-        Compressed::with_config(redb.clone(), CompressionConfig::default().threshold(256));
-    let lower: DynBackend = match &remote {
+    // Remote mode is offline-first: the redb file is the source of truth for every read and
+    // write (nothing waits for the network), and each write's outbox entry, committed with
+    // it, is pushed to Turso in the background (write-behind), changes pulled back.
+    let (base, synced): (DynBackend, _) = match &remote {
         Some(remote) => {
             println!(
-                "Remote tier: {} (memory → redb → turso)\n",
+                "Remote tier: {} (memory → redb, write-behind to turso)\n",
                 remote.config().url
             );
-            Tiered::new(compressed.clone(), remote.clone()).into_dyn()
+            let config = strata_sync::SyncConfig::default()
+                .background(Some(std::time::Duration::from_secs(5)));
+            let synced =
+                strata_sync::SyncedStore::open(redb.clone(), remote.clone(), config).await?;
+            (synced.clone().into_dyn(), Some(synced))
         }
-        None => compressed.clone().into_dyn(),
+        None => (redb.clone().into_dyn(), None),
     };
+    // On disk, every value is checksummed and zstd-compressed when that saves 20 %.
+    // Episodes are 300-800 bytes of JSON: compress from 256 bytes (the default is 1 KiB).
+    let compressed = Compressed::with_config(base, CompressionConfig::default().threshold(256));
+    let lower: DynBackend = compressed.clone().into_dyn();
     // The embedded default: a bounded memory cache (adaptive W-TinyLFU) over the redb file.
     let cache = MemoryCache::builder().max_bytes(args.cache_bytes).build()?;
     let store = Tiered::new(cache.clone(), lower);
@@ -382,8 +389,23 @@ async fn run(args: Args) -> strata::Result<()> {
     let cache_stats = cache.stats();
     let redb_stats = redb.stats();
 
+    // Remote mode: wait until the server holds every write (both keyspaces), then close.
+    let mut sync_status = None;
+    if let Some(synced) = synced {
+        for name in ["stats", "episodes"] {
+            let keyspace = synced.keyspace(name)?;
+            keyspace
+                .flush_sync(std::time::Duration::from_secs(60))
+                .await?;
+            sync_status = Some(keyspace.sync_status().await?);
+        }
+        drop((episodes, stats, store, cache, compressed));
+        synced.close().await?;
+    } else {
+        drop((episodes, stats, store, cache, compressed));
+    }
+
     // 5. Close and reopen: everything is still there.
-    drop((episodes, stats, store, cache, compressed));
     redb.close().await?;
     let t = Instant::now();
     let store = RedbBackend::builder(&path)
@@ -391,10 +413,20 @@ async fn run(args: Args) -> strata::Result<()> {
         .open()
         .await?;
     let reopen = t.elapsed();
-    let episodes = store.keyspace("episodes")?;
+    // Remote mode reads through the synced store (records carry their versions on disk).
+    let reopened: DynBackend = match &remote {
+        Some(remote) => {
+            let config = strata_sync::SyncConfig::default().background(None);
+            strata_sync::SyncedStore::open(store.clone(), remote.clone(), config)
+                .await?
+                .into_dyn()
+        }
+        None => store.clone().into_dyn(),
+    };
+    let episodes = reopened.keyspace("episodes")?;
     let kept = episodes.scan(KeyRange::all(), None).await?;
     let bytes: u64 = kept.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
-    let stats_rows = store
+    let stats_rows = reopened
         .keyspace("stats")?
         .scan(KeyRange::all(), None)
         .await?
@@ -446,10 +478,13 @@ async fn run(args: Args) -> strata::Result<()> {
     println!("  file            {}", path.display());
     println!("  file size       {}", human_bytes(file_size));
     println!("  sync mode       {:?}", args.sync);
-    if let Some(remote) = &remote {
+    if let (Some(remote), Some(status)) = (&remote, &sync_status) {
         println!(
-            "  remote          {} (every write went through to it; {} TCP connects in all)",
+            "  remote          {} (write-behind: {} records pushed, {} pending, {} conflicts lost; {} TCP connects in all)",
             remote.config().url,
+            status.pushed,
+            status.pending,
+            status.conflicts_lost,
             remote.tcp_connects()
         );
     }
