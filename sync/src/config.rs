@@ -7,11 +7,11 @@ use std::time::Duration;
 use strata_turso::{SystemClock, WallClock};
 
 /// Records per push, by default.
-pub const DEFAULT_PUSH_BATCH: usize = 2_000;
+pub const DEFAULT_PUSH_BATCH: usize = 5_000;
 /// Key and value bytes per push, by default (a push stops gathering past it).
 pub const DEFAULT_PUSH_BYTES: usize = 4 * 1024 * 1024;
 /// Records per pull page, by default.
-pub const DEFAULT_PULL_PAGE: usize = 2_000;
+pub const DEFAULT_PULL_PAGE: usize = 5_000;
 /// How often the syncer pulls when nothing is written, by default.
 pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_secs(30);
 /// The first retry delay after a failed round, by default (doubling up to the maximum).

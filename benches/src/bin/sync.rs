@@ -7,13 +7,63 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use strata::{StorageBackend, SyncMode, WriteBatch};
 use strata_redb::RedbBackend;
-use strata_sync::{MemoryRemote, SyncConfig, SyncedStore};
+
+use strata_sync::{MemoryRemote, SyncConfig, SyncRemote, SyncedStore};
 use strata_tests::sqld::{Access, Sqld};
 use strata_turso::TursoBackend;
+use strata_turso::{PulledRecord, PushOutcome, SyncRecord};
 
 const VALUE: [u8; 100] = [7; 100];
+
+/// The remote, timed: how much of a drain is the server's.
+#[derive(Clone, Debug)]
+struct Timed {
+    inner: TursoBackend,
+    push: Arc<AtomicU64>,
+    pull: Arc<AtomicU64>,
+}
+
+impl SyncRemote for Timed {
+    fn sync_capabilities(&self) -> strata::Capabilities {
+        self.inner.sync_capabilities()
+    }
+
+    fn sync_keyspace(&self, name: &str) -> strata::Result<Self> {
+        Ok(Timed {
+            inner: self.inner.sync_keyspace(name)?,
+            push: self.push.clone(),
+            pull: self.pull.clone(),
+        })
+    }
+
+    async fn push(&self, records: &[SyncRecord]) -> strata::Result<PushOutcome> {
+        let started = Instant::now();
+        let out = SyncRemote::push(&self.inner, records).await;
+        self.push
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        out
+    }
+
+    async fn pull(&self, cursor: u64, limit: usize) -> strata::Result<Vec<PulledRecord>> {
+        let started = Instant::now();
+        let out = SyncRemote::pull(&self.inner, cursor, limit).await;
+        self.pull
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        out
+    }
+
+    async fn purged_through(&self) -> strata::Result<u64> {
+        SyncRemote::purged_through(&self.inner).await
+    }
+
+    async fn purge_tombstones(&self, older_than: u64) -> strata::Result<u64> {
+        SyncRemote::purge_tombstones(&self.inner, older_than).await
+    }
+}
 
 fn key(i: usize) -> Bytes {
     Bytes::from(format!("key{i:08}"))
@@ -95,9 +145,14 @@ async fn main() {
         .keyspace("drain")
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let timed = Timed {
+        inner: remote.clone(),
+        push: Arc::default(),
+        pull: Arc::default(),
+    };
     let store = SyncedStore::open(
         redb(dir.path(), "drain.redb", SyncMode::normal(64)).await,
-        remote.clone(),
+        timed.clone(),
         SyncConfig::default().background(None),
     )
     .await
@@ -120,12 +175,16 @@ async fn main() {
     assert_eq!(status.pushed, backlog as u64);
     let rate = backlog as f64 / drained.as_secs_f64();
     println!();
-    println!("| drain to loopback sqld | records | time | records/s |");
-    println!("|---|---|---|---|");
     println!(
-        "| push {} per request, then pull the echo | {backlog} | {:.2} s | {rate:.0} |",
+        "| drain to loopback sqld | records | time | records/s | in push requests | in pull requests |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| push {} per request, then pull the echo | {backlog} | {:.2} s | {rate:.0} | {:.2} s | {:.2} s |",
         strata_sync::DEFAULT_PUSH_BATCH,
-        drained.as_secs_f64()
+        drained.as_secs_f64(),
+        timed.push.load(Ordering::Relaxed) as f64 / 1e6,
+        timed.pull.load(Ordering::Relaxed) as f64 / 1e6,
     );
     // The server holds every record.
     let sample = remote.get(&key(backlog - 1)).await.unwrap();
