@@ -205,8 +205,16 @@ impl SyncRemote for MemoryRemote {
             .unwrap_or(0))
     }
 
-    async fn purge_tombstones(&self, older_than: u64) -> Result<u64> {
+    async fn purge_tombstones(&self, retention: std::time::Duration) -> Result<u64> {
         self.check_online(Operation::Sync)?;
+        // The server's clock, not the caller's.
+        use strata_turso::WallClock;
+        let now = strata_turso::SystemClock.now_ms();
+        let retention_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+        let older_than = strata_turso::hlc::timestamp_at(
+            now.saturating_sub(retention_ms)
+                .max(strata_turso::hlc::EPOCH_MS),
+        );
         let mut server = self.shared.server.lock();
         // As on the server: never the row holding the highest seq (new changes count on it).
         let top = server.rows.values().map(|r| r.seq).max().unwrap_or(0);

@@ -17,6 +17,9 @@ use crate::record::{self, decode_u64, encode_u64};
 
 /// Key of the pull cursor in the cursor table.
 const CURSOR: &[u8] = b"cursor";
+/// Keys of the conflict counters in the cursor table (kept with the changes they count).
+const LOST: &[u8] = b"conflicts_lost";
+const WON: &[u8] = b"conflicts_won";
 
 /// The tables of one synced keyspace: its data; the outbox queue
 /// (`[timestamp u64 BE][key]` → value length, u32 BE), whose entries are exactly the pending
@@ -100,6 +103,30 @@ impl<'a> Outbox<'a> {
 /// Stores the pull cursor.
 pub(crate) fn store_cursor(txn: &mut Txn<'_>, tables: &Tables, cursor: u64) -> Result<()> {
     txn.put(&tables.cursor, CURSOR, &encode_u64(cursor))
+}
+
+/// Adds to the stored conflict counters, in the transaction whose changes they count.
+pub(crate) fn count_conflicts(
+    txn: &mut Txn<'_>,
+    tables: &Tables,
+    lost: u64,
+    won: u64,
+) -> Result<()> {
+    for (name, n) in [(LOST, lost), (WON, won)] {
+        if n > 0 {
+            let now = decode_u64(txn.get(&tables.cursor, name)?.as_deref());
+            txn.put(&tables.cursor, name, &encode_u64(now.saturating_add(n)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The stored conflict counters: (lost, won).
+pub(crate) fn conflicts(snap: &Snapshot, tables: &Tables) -> Result<(u64, u64)> {
+    Ok((
+        decode_u64(snap.get(&tables.cursor, LOST)?.as_deref()),
+        decode_u64(snap.get(&tables.cursor, WON)?.as_deref()),
+    ))
 }
 
 /// The stored pull cursor (0 before the first pull).

@@ -4,6 +4,7 @@
 //! in memory, for simulation.
 
 use std::future::Future;
+use std::time::Duration;
 
 use strata::{Capabilities, Result, StorageBackend};
 use strata_turso::{PulledRecord, PushOutcome, SyncRecord, TursoBackend};
@@ -33,9 +34,10 @@ pub trait SyncRemote: Clone + Send + Sync + Sized + 'static {
     /// cursor is below it may have missed a delete, and resyncs in full.
     fn purged_through(&self) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Removes tombstones older than `older_than` (a hybrid-logical-clock timestamp),
-    /// raising the purge mark; returns how many went.
-    fn purge_tombstones(&self, older_than: u64) -> impl Future<Output = Result<u64>> + Send;
+    /// Removes tombstones older than `retention` by the server's own clock (never a device's:
+    /// one with a fast clock must not purge a fresh delete), raising the purge mark first;
+    /// returns how many went.
+    fn purge_tombstones(&self, retention: Duration) -> impl Future<Output = Result<u64>> + Send;
 }
 
 impl SyncRemote for TursoBackend {
@@ -63,7 +65,7 @@ impl SyncRemote for TursoBackend {
         TursoBackend::purged_through(self)
     }
 
-    fn purge_tombstones(&self, older_than: u64) -> impl Future<Output = Result<u64>> + Send {
-        TursoBackend::purge_tombstones(self, older_than)
+    fn purge_tombstones(&self, retention: Duration) -> impl Future<Output = Result<u64>> + Send {
+        TursoBackend::purge_tombstones(self, retention)
     }
 }

@@ -24,10 +24,14 @@ pub struct SyncStatus {
     pub consecutive_failures: u64,
     /// Local writes that lost to a newer write of the same key made elsewhere before they
     /// reached the server — refused by the server at push, or beaten by a newer record pulled
-    /// first. Their value is replaced by the winner's. (A write that reached the server and
-    /// was later overwritten there by a newer one is a later write winning, not a loss.)
+    /// first — plus records this store held that the server went back on (a tombstone purge
+    /// let an older write in). Their value is replaced by the server's. (A write that reached
+    /// the server and was later overwritten there by a newer one is a later write winning, not
+    /// a loss; a replay after a lost answer is not counted either.) Stored with the changes it
+    /// counts: it survives restarts.
     pub conflicts_lost: u64,
-    /// Pulled records that lost to a newer local write of the same key (pushed next).
+    /// Pulled records that lost to a newer local write of the same key (pushed next). Stored,
+    /// like `conflicts_lost`.
     pub conflicts_won: u64,
     /// Records the server accepted from this store (replays it already had not counted).
     pub pushed: u64,
@@ -43,8 +47,6 @@ pub struct SyncStatus {
 /// Counters the syncer and the write path update.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) conflicts_lost: AtomicU64,
-    pub(crate) conflicts_won: AtomicU64,
     pub(crate) pushed: AtomicU64,
     pub(crate) pulled: AtomicU64,
     pub(crate) resyncs: AtomicU64,

@@ -34,11 +34,48 @@ use crate::status::{Counters, SyncStatus};
 pub struct SyncedStore<R: SyncRemote> {
     pub(crate) core: Arc<Core<R>>,
     _syncer: Arc<SyncerHandle>,
-    /// The open keyspaces of this store, so each has one outbox reader and one syncer.
-    open: Arc<Mutex<OpenKeyspaces<R>>>,
+    /// What every handle of one open shares: its keyspaces (so each has one outbox reader and
+    /// one syncer) and its claim on the file.
+    open: Arc<Opened<R>>,
 }
 
 type OpenKeyspaces<R> = std::collections::HashMap<String, (Weak<Core<R>>, Weak<SyncerHandle>)>;
+
+struct Opened<R> {
+    keyspaces: Mutex<OpenKeyspaces<R>>,
+    _claim: FileClaim,
+}
+
+/// Files a `SyncedStore` is open on in this process. A second open of one file would run a
+/// second syncer over the same outbox and resync state (two resyncs sharing one `seen` table
+/// can drop records the server holds), and a second clock over the same clock file.
+static SYNCED_FILES: std::sync::LazyLock<Mutex<std::collections::HashSet<std::path::PathBuf>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// This process's claim on a store file, released when the last handle of the open goes.
+struct FileClaim(std::path::PathBuf);
+
+impl FileClaim {
+    fn take(path: &std::path::Path) -> Result<Self> {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if SYNCED_FILES.lock().insert(path.clone()) {
+            Ok(FileClaim(path))
+        } else {
+            Err(Error::invalid_input(
+                Operation::Open,
+                "a SyncedStore is already open on this file in this process: share its handles \
+                 (clone it, or take keyspaces from it) instead of opening it again",
+            )
+            .with_context("path", path.display()))
+        }
+    }
+}
+
+impl Drop for FileClaim {
+    fn drop(&mut self) {
+        SYNCED_FILES.lock().remove(&self.0);
+    }
+}
 
 impl<R: SyncRemote> Clone for SyncedStore<R> {
     fn clone(&self) -> Self {
@@ -55,12 +92,34 @@ impl<R: SyncRemote> Clone for SyncedStore<R> {
 /// `syncer.rs`), so dropping the last handle releases the store's file at once.
 struct SyncerHandle {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the keyspace's core is still referenced (a round may hold it for the few
+    /// microseconds it takes to queue a read or a transaction).
+    core_alive: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl Drop for SyncerHandle {
+    /// The last handle on a keyspace: stops the syncer, then waits (bounded) until no round
+    /// holds the keyspace's core, so its local store is released when this returns.
     fn drop(&mut self) {
         if let Some(task) = self.task.lock().take() {
             task.abort();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while (self.core_alive)() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
+
+impl<R> Drop for Core<R> {
+    /// Waits (bounded) for the syncer's reads still running: each holds the database, and a
+    /// store dropped and reopened at once must find its file free.
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.reads.load(std::sync::atomic::Ordering::Acquire) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 }
@@ -81,13 +140,23 @@ pub(crate) struct Core<R> {
     pub(crate) round: Arc<tokio::sync::Mutex<()>>,
     /// The pull cursor, as last stored (read from the store by the first round).
     pub(crate) cursor: Arc<Mutex<Option<u64>>>,
+    /// Snapshot reads of the syncer still running on the blocking pool (each holds the
+    /// database): the last handle's drop waits for them, so the file is free when it returns.
+    pub(crate) reads: Arc<std::sync::atomic::AtomicUsize>,
+    /// Records of pushes that failed after they may have reached the server: a later "lost"
+    /// answer for one of them may be the server holding it already overwritten, not a loss.
+    pub(crate) unanswered: Arc<Mutex<std::collections::HashSet<(Bytes, u64)>>>,
 }
 
 impl<R: SyncRemote> SyncedStore<R> {
     /// Opens the default keyspace of `local` synced with `remote`. The clock file (node id and
     /// clock high-water mark) is read or created next to the store; with
     /// [`SyncConfig::background`] set the syncer starts on the current tokio runtime.
+    ///
+    /// One open per file in a process: a second `open` while the first is in use fails with
+    /// `InvalidInput` (clone the store or take keyspaces from it instead).
     pub async fn open(local: RedbBackend, remote: R, config: SyncConfig) -> Result<Self> {
+        let claim = FileClaim::take(&local.config().path)?;
         let path = config
             .clock_file
             .clone()
@@ -108,8 +177,12 @@ impl<R: SyncRemote> SyncedStore<R> {
             config.max_clock_skew,
             file,
         ));
-        let store = Self::open_keyspace(local, remote, config, clock, Arc::default())?;
-        store.register(&mut store.open.lock());
+        let opened = Arc::new(Opened {
+            keyspaces: Mutex::default(),
+            _claim: claim,
+        });
+        let store = Self::open_keyspace(local, remote, config, clock, opened)?;
+        store.register(&mut store.open.keyspaces.lock());
         Ok(store)
     }
 
@@ -126,7 +199,7 @@ impl<R: SyncRemote> SyncedStore<R> {
         remote: R,
         config: SyncConfig,
         clock: Arc<Hlc>,
-        open: Arc<Mutex<OpenKeyspaces<R>>>,
+        open: Arc<Opened<R>>,
     ) -> Result<Self> {
         let name = local.keyspace_name().to_string();
         let tables = Tables {
@@ -163,6 +236,8 @@ impl<R: SyncRemote> SyncedStore<R> {
             wake: Arc::default(),
             round: Arc::default(),
             cursor: Arc::default(),
+            reads: Arc::default(),
+            unanswered: Arc::default(),
         });
         let task = match background {
             Some(interval) => {
@@ -176,8 +251,10 @@ impl<R: SyncRemote> SyncedStore<R> {
             }
             None => None,
         };
+        let weak = Arc::downgrade(&core);
         let syncer = Arc::new(SyncerHandle {
             task: Mutex::new(task),
+            core_alive: Box::new(move || weak.strong_count() > 0),
         });
         Ok(SyncedStore {
             core,
@@ -191,23 +268,34 @@ impl<R: SyncRemote> SyncedStore<R> {
     /// local store as [`RedbBackend::close`] does — flushed, and the file released when no
     /// other handle (of another keyspace, say) holds it. Other handles just flush.
     pub async fn close(self) -> Result<()> {
-        let SyncedStore { core, _syncer, .. } = self;
-        if let Some(handle) = Arc::into_inner(_syncer) {
+        let SyncedStore {
+            core,
+            _syncer,
+            open,
+        } = self;
+        let last = Arc::into_inner(_syncer);
+        if let Some(handle) = &last {
             let task = handle.task.lock().take();
             if let Some(task) = task {
                 task.abort();
                 let _ = task.await;
             }
         }
-        match Arc::try_unwrap(core) {
-            Ok(core) => core.local.close().await,
+        let result = match Arc::try_unwrap(core) {
+            Ok(core) => {
+                let local = core.local.clone();
+                drop(core); // waits for the syncer's running reads
+                local.close().await
+            }
             Err(core) => core.local.flush().await,
-        }
+        };
+        drop((last, open)); // the core is gone: nothing to wait for
+        result
     }
 
-    /// Tombstone garbage collection, by the rule in the crate docs: removes tombstones older
-    /// than [`SyncConfig::tombstone_retention`] (by this device's clock) here — unless a
-    /// local delete is still pending — and on the server. A device that has not pulled since
+    /// Tombstone garbage collection, by the rule in `docs/SYNC.md`: removes tombstones older
+    /// than [`SyncConfig::tombstone_retention`] here (by this device's clock; unless the
+    /// delete is still pending) and on the server (by the server's clock). A device that has not pulled since
     /// before a purge resyncs in full on its next round rather than keep (or bring back)
     /// what was deleted. Returns (removed here, removed on the server); fails, having done
     /// the local part, if the server cannot be reached.
@@ -269,7 +357,8 @@ impl<R: SyncRemote> SyncedStore<R> {
                 break;
             }
         }
-        let server_removed = self.core.remote.purge_tombstones(horizon).await?;
+        let retention = self.core.config.tombstone_retention;
+        let server_removed = self.core.remote.purge_tombstones(retention).await?;
         Ok((local_removed, server_removed))
     }
 
@@ -307,10 +396,15 @@ impl<R: SyncRemote> SyncedStore<R> {
     /// Where sync stands: the outbox's depth (read from the store) and the syncer's counters.
     pub async fn sync_status(&self) -> Result<SyncStatus> {
         let tables = self.core.tables.clone();
-        let (pending, pending_bytes, oldest, cursor) = self
+        let ((pending, pending_bytes, oldest, cursor), (conflicts_lost, conflicts_won)) = self
             .core
             .local
-            .read_snapshot(move |snap| outbox::depth(snap, &tables))
+            .read_snapshot(move |snap| {
+                Ok((
+                    outbox::depth(snap, &tables)?,
+                    outbox::conflicts(snap, &tables)?,
+                ))
+            })
             .await?;
         let now_ms = self.core.config.wall_clock.now_ms();
         let counters = &self.core.counters;
@@ -322,8 +416,8 @@ impl<R: SyncRemote> SyncedStore<R> {
             last_success: *counters.last_success.lock(),
             last_error: counters.last_error.lock().clone(),
             consecutive_failures: Counters::get(&counters.consecutive_failures),
-            conflicts_lost: Counters::get(&counters.conflicts_lost),
-            conflicts_won: Counters::get(&counters.conflicts_won),
+            conflicts_lost,
+            conflicts_won,
             pushed: Counters::get(&counters.pushed),
             pulled: Counters::get(&counters.pulled),
             resyncs: Counters::get(&counters.resyncs),
@@ -399,6 +493,7 @@ impl<R: SyncRemote> SyncedStore<R> {
         })?;
         let node = core.clock.node();
         let tables = core.tables.clone();
+        let clock = core.clock.clone();
         let (removed, versions) = core
             .local
             .transact(move |txn| {
@@ -415,9 +510,19 @@ impl<R: SyncRemote> SyncedStore<R> {
                         .map(|stored| record::decode(Operation::WriteBatch, key, &stored))
                         .transpose()?;
                     // A write follows every version this device holds for its key, even one
-                    // from a clock ahead of ours that the skew gate kept us from following.
+                    // from a clock ahead of ours that the skew gate kept us from following —
+                    // through the clock, so the clock file's lease covers it too.
                     let timestamp = match &old {
-                        Some(old) if old.timestamp >= first => old.timestamp.saturating_add(1),
+                        Some(old) if old.timestamp >= first => {
+                            clock.reserve_after(old.timestamp).map_err(|e| {
+                                Error::unexpected(
+                                    Operation::WriteBatch,
+                                    "no timestamp above the key's version",
+                                )
+                                .with_source(e)
+                                .with_key(key)
+                            })?
+                        }
                         _ => first,
                     };
                     removed |= value.is_none() && old.as_ref().is_some_and(|o| o.value.is_some());
@@ -475,7 +580,7 @@ impl<R: SyncRemote> StorageBackend for SyncedStore<R> {
     /// already open) its outbox reader and syncer.
     fn keyspace(&self, name: &str) -> Result<Self> {
         check_keyspace_name(name)?;
-        let mut open = self.open.lock();
+        let mut open = self.open.keyspaces.lock();
         if let Some((core, syncer)) = open.get(name)
             && let (Some(core), Some(syncer)) = (core.upgrade(), syncer.upgrade())
         {

@@ -41,8 +41,29 @@ pub(crate) struct Round<R> {
     clock: Arc<Hlc>,
     counters: Arc<Counters>,
     cursor: Arc<Mutex<Option<u64>>>,
+    unanswered: Arc<Mutex<std::collections::HashSet<(Bytes, u64)>>>,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Counts a snapshot read as running until its closure ends (run or dropped unrun).
+struct ReadRunning(Arc<std::sync::atomic::AtomicUsize>);
+
+impl ReadRunning {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        ReadRunning(count.clone())
+    }
+}
+
+impl Drop for ReadRunning {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Unanswered pushes remembered at most (past it, the oldest knowledge is dropped: a replay
+/// could then count a write overwritten after it landed as lost).
+const MAX_UNANSWERED: usize = 100_000;
 
 impl<R: SyncRemote> Round<R> {
     pub(crate) fn of(core: &Arc<Core<R>>) -> Self {
@@ -54,6 +75,7 @@ impl<R: SyncRemote> Round<R> {
             clock: core.clock.clone(),
             counters: core.counters.clone(),
             cursor: core.cursor.clone(),
+            unanswered: core.unanswered.clone(),
             lock: core.round.clone(),
         }
     }
@@ -68,7 +90,11 @@ impl<R: SyncRemote> Round<R> {
         T: Send + 'static,
     {
         let core = self.core.upgrade().ok_or_else(Self::closed)?;
-        Ok(core.local.read_snapshot(read))
+        let running = ReadRunning::start(&core.reads);
+        Ok(core.local.read_snapshot(move |snap| {
+            let _running = running;
+            read(snap)
+        }))
     }
 
     fn transact<T, F>(&self, work: F) -> Result<impl Future<Output = Result<T>> + use<T, F, R>>
@@ -110,23 +136,54 @@ impl<R: SyncRemote> Round<R> {
                 return Ok(());
             }
             let records: Vec<SyncRecord> = batch.iter().map(|q| q.record.clone()).collect();
-            let outcome = self.remote.push(&records).await?;
+            let outcome = match self.remote.push(&records).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // It may have been applied: remember, so a replay's answer is read right.
+                    let mut unanswered = self.unanswered.lock();
+                    if unanswered.len() + records.len() > MAX_UNANSWERED {
+                        unanswered.clear();
+                    }
+                    unanswered.extend(records.iter().map(|r| (r.key.clone(), r.timestamp)));
+                    return Err(e);
+                }
+            };
+            let lost = {
+                let mut unanswered = self.unanswered.lock();
+                let pushed_at: std::collections::HashMap<&Bytes, u64> =
+                    records.iter().map(|r| (&r.key, r.timestamp)).collect();
+                let lost = outcome
+                    .lost
+                    .iter()
+                    .filter(|(key, _)| {
+                        let at = pushed_at.get(key).copied().unwrap_or(0);
+                        !unanswered.contains(&(key.clone(), at))
+                    })
+                    .count() as u64;
+                for record in &records {
+                    unanswered.remove(&(record.key.clone(), record.timestamp));
+                }
+                lost
+            };
             Counters::add(&self.counters.pushed, outcome.applied as u64);
-            Counters::add(&self.counters.conflicts_lost, outcome.lost.len() as u64);
-            self.acknowledge(batch)?.await?;
+            self.acknowledge(batch, lost)?.await?;
         }
     }
 
     /// Removes the pushed entries that still hold the version pushed. Entries that lost are
     /// removed too: the winner arrives with the pull that follows (see the module docs).
-    fn acknowledge(&self, batch: Vec<Queued>) -> Result<impl Future<Output = Result<()>> + use<R>> {
+    fn acknowledge(
+        &self,
+        batch: Vec<Queued>,
+        lost: u64,
+    ) -> Result<impl Future<Output = Result<()>> + use<R>> {
         let tables = self.tables.clone();
         self.transact(move |txn| {
             let outbox = Outbox::new(&tables);
             for queued in &batch {
                 outbox.remove(txn, &queued.record.key, queued.queued_at)?;
             }
-            Ok(())
+            outbox::count_conflicts(txn, &tables, lost, 0)
         })
     }
 
@@ -186,9 +243,8 @@ impl<R: SyncRemote> Round<R> {
         if !resync {
             *self.cursor.lock() = Some(last);
         }
+        let _ = (lost, won); // stored by `apply_page`
         Counters::add(&self.counters.pulled, applied);
-        Counters::add(&self.counters.conflicts_lost, lost);
-        Counters::add(&self.counters.conflicts_won, won);
         Ok(Some((last, full)))
     }
 
@@ -298,12 +354,23 @@ fn apply_page(
             {
                 lost += 1;
             }
-        } else if let Some(local) = &local
-            && outbox.is_pending(txn, key, local.timestamp)?
-        {
-            won += 1;
+        } else if let Some(local) = &local {
+            let same = (local.timestamp, local.node) == (incoming.timestamp, incoming.node);
+            if outbox.is_pending(txn, key, local.timestamp)? {
+                // Our newer write is pushed next and wins there too.
+                won += 1;
+            } else if !same {
+                // The server holds an older version than one it held (or took from us)
+                // before: only a tombstone purge lets that happen (an older write arrived
+                // after the delete's tombstone was gone). The server is the arbiter: follow
+                // it, so every device agrees, and count what this store had as lost.
+                txn.put(&tables.data, key, &Local::from_sync(incoming).encode())?;
+                applied += 1;
+                lost += 1;
+            }
         }
     }
+    outbox::count_conflicts(txn, tables, lost, won)?;
     if let Some(cursor) = cursor {
         outbox::store_cursor(txn, tables, cursor)?;
     }

@@ -376,8 +376,8 @@ impl SyncRemote for Slow {
         self.0.purged_through().await
     }
 
-    async fn purge_tombstones(&self, older_than: u64) -> strata::Result<u64> {
-        self.0.purge_tombstones(older_than).await
+    async fn purge_tombstones(&self, retention: Duration) -> strata::Result<u64> {
+        self.0.purge_tombstones(retention).await
     }
 }
 

@@ -172,11 +172,11 @@ impl SyncRemote for Link {
         self.inner.purged_through().await
     }
 
-    async fn purge_tombstones(&self, older_than: u64) -> strata::Result<u64> {
+    async fn purge_tombstones(&self, retention: Duration) -> strata::Result<u64> {
         if self.cut.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorKind::Unavailable, Operation::Sync, "cut"));
         }
-        self.inner.purge_tombstones(older_than).await
+        self.inner.purge_tombstones(retention).await
     }
 }
 

@@ -89,6 +89,17 @@ pub(crate) fn catch<T>(op: Operation, f: impl FnOnce() -> T) -> Result<T> {
     })
 }
 
+/// [`catch`] for a caller's closure run on the writer thread (`RedbBackend::transact`): a
+/// panic in the caller's own code fails that call only, without being recorded as the
+/// writer's fault.
+pub(crate) fn catch_caller<T>(op: Operation, f: impl FnOnce() -> T) -> Result<T> {
+    let sink = FAULT_SINK.with(|sink| sink.borrow_mut().take());
+    RAISED_IN_REDB.with(|r| r.set(false));
+    let outcome = catch(op, f);
+    FAULT_SINK.with(|s| *s.borrow_mut() = sink);
+    outcome
+}
+
 /// Runs `f` on tokio's blocking pool when inside a runtime, else on the calling thread
 /// (which then is no runtime worker). A panic inside `f` becomes an error for `op`.
 pub(crate) async fn run<T, F>(op: Operation, f: F) -> Result<T>

@@ -283,8 +283,10 @@ impl RedbBackend {
     }
 
     /// Runs `read` over one read transaction of the latest commit, off the async runtime.
-    /// Like [`transact`](Self::transact), the future holds no handle on the store (the read
-    /// itself keeps the file open while it runs).
+    /// The read starts when this is called (on tokio's blocking pool; inline without a
+    /// runtime), not when the future is polled. Only the read itself holds the database, and
+    /// only while it runs: the future holds no handle, so a store whose last handle is dropped
+    /// releases its file once reads already running end.
     pub fn read_snapshot<T, F>(&self, read: F) -> impl Future<Output = Result<T>> + Send + use<T, F>
     where
         F: FnOnce(&Snapshot) -> Result<T> + Send + 'static,
@@ -295,16 +297,27 @@ impl RedbBackend {
         let file = self.file_id();
         let damaged = self.damage_flag();
         let op = Operation::Scan;
-        async move {
-            let result = crate::blocking::run(op, move || {
-                let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-                read(&Snapshot {
-                    txn,
-                    checksums,
-                    file,
-                })
+        let work = move || {
+            let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+            read(&Snapshot {
+                txn,
+                checksums,
+                file,
             })
-            .await
+        };
+        let started = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Err(runtime.spawn_blocking(move || crate::blocking::catch(op, work))),
+            Err(_) => Ok(crate::blocking::catch(op, work)),
+        };
+        async move {
+            let result = match started {
+                Ok(done) => done,
+                Err(task) => task.await.map_err(|join| {
+                    Error::unexpected(op, "a blocking redb task failed")
+                        .with_context("backend", "redb")
+                        .with_source(join)
+                })?,
+            }
             .and_then(|inner| inner);
             note_damage(&damaged, &result);
             result

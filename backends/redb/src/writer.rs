@@ -368,8 +368,16 @@ fn apply_in_one_transaction<'r>(
                     outcomes.push(removed);
                 }
                 Request::Transact { run, .. } => {
-                    // A panic in a caller's closure fails its request, not the writer.
-                    crate::blocking::catch(op, || run(&mut tables))??;
+                    match crate::blocking::catch_caller(op, || run(&mut tables)) {
+                        Ok(result) => result?,
+                        // redb panicked inside the closure (a damaged page): its state is not
+                        // to be trusted — stop the writer, as for any panic inside redb.
+                        Err(e) if e.kind() == strata::ErrorKind::Corrupted => {
+                            std::panic::resume_unwind(Box::new(e.to_string()))
+                        }
+                        // A panic in the caller's own code fails its request, not the writer.
+                        Err(e) => return Err(e),
+                    }
                     outcomes.push(false);
                 }
                 Request::Flush { .. } => {}

@@ -26,7 +26,8 @@ pub const EPOCH_MS: u64 = 1_704_067_200_000;
 /// Bits of logical counter below the milliseconds.
 pub const COUNTER_BITS: u32 = 20;
 /// The largest timestamp (63 bits).
-const MAX_TIMESTAMP: u64 = i64::MAX as u64;
+/// The largest timestamp: SQLite stores integers as signed 64-bit.
+pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
 
 /// Where a clock reads the wall time. Swap it to test devices whose clocks disagree.
 pub trait WallClock: Send + Sync + fmt::Debug {
@@ -116,6 +117,28 @@ impl Hlc {
         }
         *last = end;
         Ok(first)
+    }
+
+    /// One timestamp above every one issued or observed *and* above `floor` (a version this
+    /// device holds for the key being written, which may come from a clock far ahead), with
+    /// the lease covering it on disk before it is used. Fails once the clock would pass
+    /// [`MAX_TIMESTAMP`]: no later version exists to give.
+    pub fn reserve_after(&self, floor: u64) -> std::io::Result<u64> {
+        let physical = self.physical();
+        let mut last = self.last.lock();
+        let next = physical
+            .max(last.saturating_add(1))
+            .max(floor.saturating_add(1));
+        if next > MAX_TIMESTAMP {
+            return Err(std::io::Error::other(
+                "the hybrid logical clock is at its maximum timestamp",
+            ));
+        }
+        if let Some(file) = &self.file {
+            file.lock().cover(next)?;
+        }
+        *last = next;
+        Ok(next)
     }
 
     /// The receive rule: moves the clock past `timestamp`, read from the server. A timestamp
@@ -243,6 +266,10 @@ mod tests {
     #[test]
     fn a_clock_past_the_time_field_saturates_instead_of_wrapping() {
         assert_eq!(timestamp_at(u64::MAX), MAX_TIMESTAMP);
+        let hlc = Hlc::new(1, Arc::new(SystemClock), Duration::from_secs(300), 0);
+        assert!(hlc.reserve_after(MAX_TIMESTAMP - 1).unwrap() == MAX_TIMESTAMP);
+        assert!(hlc.reserve_after(MAX_TIMESTAMP).is_err());
+        assert!(hlc.reserve(1).unwrap() <= MAX_TIMESTAMP);
         let hlc = Hlc::new(1, Manual::at(u64::MAX / 2), Duration::from_secs(300), 0);
         let t = hlc.reserve(1).unwrap();
         assert!(i64::try_from(t).is_ok());

@@ -125,13 +125,23 @@ pub(crate) const PULL: &str = "SELECT key, value, version, node, deleted, seq FR
 /// in `strata_meta` under `purged_seq:<keyspace>` (bound as ?1).
 pub(crate) const PURGED_THROUGH: &str = "SELECT value FROM strata_meta WHERE name = ?1";
 /// Before a purge: raise the purge mark to the highest `seq` it will remove — tombstones of
-/// keyspace ?2 older than ?3, never the row holding the table's highest `seq` (the trigger
-/// numbers new changes from it, so removing it could hand out a `seq` again). Written first,
-/// so a purge cut off half way leaves a mark that is too high (a needless resync), never too
-/// low.
-pub(crate) const PURGE_MARK: &str = "INSERT INTO strata_meta (name, value)     SELECT ?1, COALESCE(MAX(seq), 0) FROM strata_kv WHERE keyspace = ?2 AND deleted != 0     AND version < ?3 AND seq < (SELECT MAX(seq) FROM strata_kv)     ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)";
-/// The purge itself: the same tombstones, up to the mark.
-pub(crate) const PURGE: &str = "DELETE FROM strata_kv WHERE keyspace = ?2 AND deleted != 0     AND version < ?3 AND seq < (SELECT MAX(seq) FROM strata_kv)     AND seq <= COALESCE((SELECT value FROM strata_meta WHERE name = ?1), 0) RETURNING key";
+/// keyspace ?2 whose version is older than the *server's* clock minus ?3 milliseconds (the
+/// retention: a device with a fast clock cannot purge a fresh tombstone), at most ?4 of them
+/// (a purge goes in bounded steps), never the row holding the table's highest `seq` (the
+/// trigger numbers new changes from it, so removing it could hand out a `seq` again). Written
+/// first, so a purge cut off half way leaves a mark that is too high (a needless resync),
+/// never too low.
+pub(crate) const PURGE_MARK: &str = "INSERT INTO strata_meta (name, value) \
+    SELECT ?1, COALESCE(MAX(seq), 0) FROM (SELECT seq FROM strata_kv WHERE keyspace = ?2 \
+    AND deleted != 0 AND version < ((CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) \
+    - 1704067200000 - ?3) << 20) AND seq < (SELECT MAX(seq) FROM strata_kv) ORDER BY seq LIMIT ?4) \
+    WHERE true ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)";
+/// The purge itself: the same tombstones, up to the mark (so the step the mark covers; ?4,
+/// the step's size, only keeps the parameters of both statements alike).
+pub(crate) const PURGE: &str = "DELETE FROM strata_kv WHERE keyspace = ?2 AND deleted != 0 \
+    AND version < ((CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) \
+    - 1704067200000 - ?3) << 20) AND seq < (SELECT MAX(seq) FROM strata_kv) \
+    AND seq <= COALESCE((SELECT value FROM strata_meta WHERE name = ?1), 0) AND ?4 > 0 RETURNING 1";
 /// The version of one record, live or tombstone.
 pub(crate) const RECORD: &str =
     "SELECT version, node, deleted FROM strata_kv WHERE keyspace = ?1 AND key = ?2";

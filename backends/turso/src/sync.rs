@@ -244,20 +244,34 @@ impl TursoBackend {
         }
     }
 
-    /// Removes this keyspace's tombstones whose version is older than `older_than` (a
-    /// hybrid-logical-clock timestamp), raising the purge mark first. Returns how many went.
-    pub async fn purge_tombstones(&self, older_than: u64) -> Result<u64> {
+    /// Removes this keyspace's tombstones older than `retention` by the **server's** clock
+    /// (so one device's fast clock cannot purge a fresh delete), raising the purge mark first
+    /// — in steps of at most 1,000 rows, so no statement holds the server's write lock for
+    /// long and no answer grows with the number purged. Returns how many went.
+    pub async fn purge_tombstones(&self, retention: std::time::Duration) -> Result<u64> {
+        const STEP: i64 = 1_000;
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
         let args = || {
             vec![
                 self.purge_mark_arg(),
                 self.ks_arg(),
-                Arg::Integer(i64::try_from(older_than).unwrap_or(i64::MAX)),
+                Arg::Integer(retention_ms),
+                Arg::Integer(STEP),
             ]
         };
-        self.read_rows(Operation::Sync, sql::PURGE_MARK, args())
-            .await?;
-        let removed = self.read_rows(Operation::Sync, sql::PURGE, args()).await?;
-        Ok(removed.len() as u64)
+        let mut removed = 0u64;
+        loop {
+            self.read_rows(Operation::Sync, sql::PURGE_MARK, args())
+                .await?;
+            let step = self
+                .read_rows(Operation::Sync, sql::PURGE, args())
+                .await?
+                .len() as u64;
+            removed += step;
+            if step < STEP as u64 {
+                return Ok(removed);
+            }
+        }
     }
 }
 

@@ -60,8 +60,8 @@ impl SyncRemote for Timed {
         SyncRemote::purged_through(&self.inner).await
     }
 
-    async fn purge_tombstones(&self, older_than: u64) -> strata::Result<u64> {
-        SyncRemote::purge_tombstones(&self.inner, older_than).await
+    async fn purge_tombstones(&self, retention: Duration) -> strata::Result<u64> {
+        SyncRemote::purge_tombstones(&self.inner, retention).await
     }
 }
 

@@ -72,9 +72,9 @@ impl<R: SyncRemote + Clone> SyncRemote for Link<R> {
         self.inner.purged_through().await
     }
 
-    async fn purge_tombstones(&self, older_than: u64) -> Result<u64> {
+    async fn purge_tombstones(&self, retention: Duration) -> Result<u64> {
         self.check()?;
-        self.inner.purge_tombstones(older_than).await
+        self.inner.purge_tombstones(retention).await
     }
 }
 
