@@ -92,9 +92,9 @@ impl<R: SyncRemote> Clone for SyncedStore<R> {
 /// `syncer.rs`), so dropping the last handle releases the store's file at once.
 struct SyncerHandle {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Whether the keyspace's core is still referenced (a round may hold it for the few
-    /// microseconds it takes to queue a read or a transaction).
-    core_alive: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Set once the keyspace's core is dropped, its local store handle with it (a round may
+    /// hold the core for the few microseconds it takes to queue a read or a transaction).
+    core_released: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for SyncerHandle {
@@ -105,7 +105,11 @@ impl Drop for SyncerHandle {
             task.abort();
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while (self.core_alive)() && std::time::Instant::now() < deadline {
+        while !self
+            .core_released
+            .load(std::sync::atomic::Ordering::Acquire)
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_micros(100));
         }
     }
@@ -146,6 +150,53 @@ pub(crate) struct Core<R> {
     /// Records of pushes that failed after they may have reached the server: a later "lost"
     /// answer for one of them may be the server holding it already overwritten, not a loss.
     pub(crate) unanswered: Arc<Mutex<std::collections::HashSet<(Bytes, u64)>>>,
+    /// Declared last, so dropped last: set once the fields above — the local store's handle
+    /// first — are gone. The last user handle's drop waits for it.
+    _released: ReleasedOnDrop,
+}
+
+/// Sets its flag when dropped.
+struct ReleasedOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ReleasedOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Counts a snapshot read as running until its closure ends (run, or dropped unrun).
+pub(crate) struct ReadRunning(Arc<std::sync::atomic::AtomicUsize>);
+
+impl ReadRunning {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        ReadRunning(count.clone())
+    }
+}
+
+impl Drop for ReadRunning {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl<R> Core<R> {
+    /// A snapshot read of the local store, counted in `reads` while it runs (it holds the
+    /// database; the last handle's drop waits for it).
+    pub(crate) fn read<T, F>(
+        &self,
+        read: F,
+    ) -> impl std::future::Future<Output = Result<T>> + Send + use<T, F, R>
+    where
+        F: FnOnce(&strata_redb::Snapshot) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let running = ReadRunning::start(&self.reads);
+        self.local.read_snapshot(move |snap| {
+            let _running = running;
+            read(snap)
+        })
+    }
 }
 
 impl<R: SyncRemote> SyncedStore<R> {
@@ -225,6 +276,7 @@ impl<R: SyncRemote> SyncedStore<R> {
             ..local_caps
         };
         let background = config.background;
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let core = Arc::new(Core {
             local,
             tables,
@@ -238,6 +290,7 @@ impl<R: SyncRemote> SyncedStore<R> {
             cursor: Arc::default(),
             reads: Arc::default(),
             unanswered: Arc::default(),
+            _released: ReleasedOnDrop(released.clone()),
         });
         let task = match background {
             Some(interval) => {
@@ -251,10 +304,9 @@ impl<R: SyncRemote> SyncedStore<R> {
             }
             None => None,
         };
-        let weak = Arc::downgrade(&core);
         let syncer = Arc::new(SyncerHandle {
             task: Mutex::new(task),
-            core_alive: Box::new(move || weak.strong_count() > 0),
+            core_released: released,
         });
         Ok(SyncedStore {
             core,
@@ -398,8 +450,7 @@ impl<R: SyncRemote> SyncedStore<R> {
         let tables = self.core.tables.clone();
         let ((pending, pending_bytes, oldest, cursor), (conflicts_lost, conflicts_won)) = self
             .core
-            .local
-            .read_snapshot(move |snap| {
+            .read(move |snap| {
                 Ok((
                     outbox::depth(snap, &tables)?,
                     outbox::conflicts(snap, &tables)?,

@@ -45,22 +45,6 @@ pub(crate) struct Round<R> {
     lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Counts a snapshot read as running until its closure ends (run or dropped unrun).
-struct ReadRunning(Arc<std::sync::atomic::AtomicUsize>);
-
-impl ReadRunning {
-    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
-        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        ReadRunning(count.clone())
-    }
-}
-
-impl Drop for ReadRunning {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
 /// Unanswered pushes remembered at most (past it, the oldest knowledge is dropped: a replay
 /// could then count a write overwritten after it landed as lost).
 const MAX_UNANSWERED: usize = 100_000;
@@ -90,11 +74,7 @@ impl<R: SyncRemote> Round<R> {
         T: Send + 'static,
     {
         let core = self.core.upgrade().ok_or_else(Self::closed)?;
-        let running = ReadRunning::start(&core.reads);
-        Ok(core.local.read_snapshot(move |snap| {
-            let _running = running;
-            read(snap)
-        }))
+        Ok(core.read(read))
     }
 
     fn transact<T, F>(&self, work: F) -> Result<impl Future<Output = Result<T>> + use<T, F, R>>
@@ -139,34 +119,38 @@ impl<R: SyncRemote> Round<R> {
             let outcome = match self.remote.push(&records).await {
                 Ok(outcome) => outcome,
                 Err(e) => {
-                    // It may have been applied: remember, so a replay's answer is read right.
-                    let mut unanswered = self.unanswered.lock();
-                    if unanswered.len() + records.len() > MAX_UNANSWERED {
-                        unanswered.clear();
+                    // Unless it never left, it may have been applied: remember, so a replay's
+                    // answer is read right.
+                    if !strata_turso::never_sent(&e) {
+                        let mut unanswered = self.unanswered.lock();
+                        if unanswered.len() + records.len() > MAX_UNANSWERED {
+                            unanswered.clear();
+                        }
+                        unanswered.extend(records.iter().map(|r| (r.key.clone(), r.timestamp)));
                     }
-                    unanswered.extend(records.iter().map(|r| (r.key.clone(), r.timestamp)));
                     return Err(e);
                 }
             };
             let lost = {
-                let mut unanswered = self.unanswered.lock();
+                let unanswered = self.unanswered.lock();
                 let pushed_at: std::collections::HashMap<&Bytes, u64> =
                     records.iter().map(|r| (&r.key, r.timestamp)).collect();
-                let lost = outcome
+                outcome
                     .lost
                     .iter()
                     .filter(|(key, _)| {
                         let at = pushed_at.get(key).copied().unwrap_or(0);
                         !unanswered.contains(&(key.clone(), at))
                     })
-                    .count() as u64;
-                for record in &records {
-                    unanswered.remove(&(record.key.clone(), record.timestamp));
-                }
-                lost
+                    .count() as u64
             };
             Counters::add(&self.counters.pushed, outcome.applied as u64);
             self.acknowledge(batch, lost)?.await?;
+            // Only once the answer is stored: a replay after a failed ack still reads right.
+            let mut unanswered = self.unanswered.lock();
+            for record in &records {
+                unanswered.remove(&(record.key.clone(), record.timestamp));
+            }
         }
     }
 
@@ -205,16 +189,22 @@ impl<R: SyncRemote> Round<R> {
         if cursor < purged {
             return self.resync(purged).await;
         }
-        let mut cursor = cursor;
+        let (start, mut cursor) = (cursor, cursor);
         loop {
             let Some((last, full)) = self.pull_page(cursor, false).await? else {
-                return Ok(());
+                break;
             };
             cursor = last;
             if !full {
-                return Ok(());
+                break;
             }
         }
+        // A purge that ran while we pulled may have removed a tombstone we had not reached.
+        let purged = self.remote.purged_through().await?;
+        if start < purged {
+            return self.resync(purged).await;
+        }
+        Ok(())
     }
 
     /// Pulls and applies one page after `from`; with `resync`, marks its keys seen and leaves

@@ -216,3 +216,26 @@ async fn a_clock_at_its_maximum_refuses_writes_instead_of_wrapping() {
     let held = store.scan(KeyRange::all(), None).await.unwrap();
     assert_eq!(held.len(), 1);
 }
+
+#[tokio::test]
+async fn a_push_refused_while_offline_does_not_hide_a_later_loss() {
+    let server = MemoryRemote::new();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let la = Link::new(server.clone());
+    let a = open(da.path(), la.clone(), Duration::ZERO, 0).await;
+    let bdev = open(db.path(), Link::new(server.clone()), Duration::ZERO, 0).await;
+    la.set_cut(true);
+    a.put(b("k"), b("offline")).await.unwrap();
+    assert!(a.sync_now().await.is_err(), "never left: the link is cut");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    bdev.put(b("k"), b("newer")).await.unwrap();
+    bdev.sync_now().await.unwrap();
+    la.set_cut(false);
+    a.sync_now().await.unwrap();
+    assert_eq!(value(&a, "k").await, Some(b("newer")));
+    let s = a.sync_status().await.unwrap();
+    assert_eq!(
+        s.conflicts_lost, 1,
+        "a's offline edit lost, and counted: {s:?}"
+    );
+}

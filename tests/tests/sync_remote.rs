@@ -153,28 +153,44 @@ impl SyncRemote for Link {
 
     async fn push(&self, records: &[SyncRecord]) -> strata::Result<PushOutcome> {
         if self.cut.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::Unavailable, Operation::Sync, "cut"));
+            return Err(strata_turso::not_sent(Error::new(
+                ErrorKind::Unavailable,
+                Operation::Sync,
+                "cut",
+            )));
         }
         self.inner.push(records).await
     }
 
     async fn pull(&self, cursor: u64, limit: usize) -> strata::Result<Vec<PulledRecord>> {
         if self.cut.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::Unavailable, Operation::Sync, "cut"));
+            return Err(strata_turso::not_sent(Error::new(
+                ErrorKind::Unavailable,
+                Operation::Sync,
+                "cut",
+            )));
         }
         self.inner.pull(cursor, limit).await
     }
 
     async fn purged_through(&self) -> strata::Result<u64> {
         if self.cut.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::Unavailable, Operation::Sync, "cut"));
+            return Err(strata_turso::not_sent(Error::new(
+                ErrorKind::Unavailable,
+                Operation::Sync,
+                "cut",
+            )));
         }
         self.inner.purged_through().await
     }
 
     async fn purge_tombstones(&self, retention: Duration) -> strata::Result<u64> {
         if self.cut.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::Unavailable, Operation::Sync, "cut"));
+            return Err(strata_turso::not_sent(Error::new(
+                ErrorKind::Unavailable,
+                Operation::Sync,
+                "cut",
+            )));
         }
         self.inner.purge_tombstones(retention).await
     }
@@ -450,6 +466,9 @@ async fn a_tombstone_purge_on_sqld_makes_a_stale_device_resync_and_never_reuses_
     a.put(b("k3"), b("v3")).await.unwrap();
     a.sync_now().await.unwrap();
     tokio::time::sleep(Duration::from_millis(2)).await;
+    // A retention too long to compute ("never") purges nothing, not everything.
+    let never = bounded("purge", lb.inner.purge_tombstones(Duration::MAX)).await;
+    assert_eq!(never.unwrap(), 0);
     let (_, on_server) = bounded("purge", a.purge_tombstones()).await.unwrap();
     assert_eq!(on_server, 1);
     let turso = &lb.inner;

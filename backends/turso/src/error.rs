@@ -68,3 +68,21 @@ pub(crate) fn timeout(op: Operation, after: std::time::Duration) -> Error {
     )
     .with_context("backend", "turso")
 }
+
+/// Context key marking an error raised before a request left this process (a refused
+/// connection, an open circuit breaker): the server cannot have applied it.
+const NOT_SENT_KEY: &str = "request";
+const NOT_SENT_VALUE: &str = "not sent";
+
+/// Marks `err` as raised before its request was sent (see [`never_sent`]).
+pub fn not_sent(err: strata::Error) -> strata::Error {
+    err.with_context(NOT_SENT_KEY, NOT_SENT_VALUE)
+}
+
+/// Whether `err` is known to have happened before its request left: a write that failed so
+/// was certainly not applied. Any other failure of a write may hide a commit.
+pub fn never_sent(err: &strata::Error) -> bool {
+    err.context()
+        .iter()
+        .any(|(k, v)| *k == NOT_SENT_KEY && v == NOT_SENT_VALUE)
+}

@@ -49,6 +49,7 @@ pub use config::{
     DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_VALUE_SIZE, DEFAULT_POOL_SIZE, TursoBuilder, TursoConfig,
 };
 pub use connector::CountingConnector;
+pub use error::{never_sent, not_sent};
 pub use hlc::{SystemClock, WallClock};
 pub use resilience::ResilienceConfig;
 pub use secret::AuthToken;

@@ -131,13 +131,19 @@ impl PipelineReader {
             .body(Body::from(body.to_string()))
             .map_err(|e| unexpected(op, "cannot build the request").with_source(e))?;
         let response = self.client.request(request).await.map_err(|e| {
-            Error::new(
+            let connect = e.is_connect();
+            let err = Error::new(
                 ErrorKind::Unavailable,
                 op,
                 "the remote database is unreachable",
             )
             .with_context("backend", "turso")
-            .with_source(e)
+            .with_source(e);
+            if connect {
+                crate::error::not_sent(err)
+            } else {
+                err
+            }
         })?;
         let status = response.status();
         // Read the whole body: that is what lets the connection return to the pool.

@@ -106,12 +106,14 @@ impl Breaker {
             State::HalfOpen { probe } => probe.is_none(),
         };
         if !may_probe {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                op,
-                "circuit breaker open: the remote database is failing",
-            )
-            .with_context("backend", "turso"));
+            return Err(crate::error::not_sent(
+                Error::new(
+                    ErrorKind::Unavailable,
+                    op,
+                    "circuit breaker open: the remote database is failing",
+                )
+                .with_context("backend", "turso"),
+            ));
         }
         let id = self.probes.fetch_add(1, Ordering::Relaxed);
         *state = State::HalfOpen { probe: Some(id) };

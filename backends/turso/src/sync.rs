@@ -250,7 +250,11 @@ impl TursoBackend {
     /// long and no answer grows with the number purged. Returns how many went.
     pub async fn purge_tombstones(&self, retention: std::time::Duration) -> Result<u64> {
         const STEP: i64 = 1_000;
-        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        // Past 2^42 ms (139 years) the horizon's arithmetic in SQL would wrap around to "now"
+        // and purge everything: a longer retention means "nothing yet" anyway.
+        let retention_ms = i64::try_from(retention.as_millis())
+            .unwrap_or(i64::MAX)
+            .min(1 << 42);
         let args = || {
             vec![
                 self.purge_mark_arg(),

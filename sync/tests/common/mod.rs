@@ -34,11 +34,12 @@ impl<R> Link<R> {
 
     fn check(&self) -> Result<()> {
         if self.cut.load(Ordering::SeqCst) {
-            Err(Error::new(
+            // Refused before anything left: nothing can have been applied.
+            Err(strata_turso::not_sent(Error::new(
                 ErrorKind::Unavailable,
                 Operation::Sync,
                 "link cut",
-            ))
+            )))
         } else {
             Ok(())
         }
