@@ -228,6 +228,8 @@ pub fn tiered_harness(name: &str) -> Composition {
 /// Compositions over a real sqld (started per harness, killed when dropped).
 #[cfg(feature = "remote")]
 pub struct RemoteHarness {
+    // Declared first, dropped first: the terminator goes before the server behind it.
+    tls: Option<crate::tls_proxy::TlsProxy>,
     sqld: crate::sqld::Sqld,
     kind: &'static str,
     dir: TempDir,
@@ -249,7 +251,20 @@ impl RemoteHarness {
     /// background).
     pub fn new(kind: &'static str) -> Self {
         RemoteHarness {
+            tls: None,
             sqld: crate::sqld::Sqld::start(),
+            kind,
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// The same composition, its remote reached over `https://` through a TLS terminator in
+    /// front of the sqld (the backend trusting the terminator's test CA).
+    pub fn over_tls(kind: &'static str) -> Self {
+        let sqld = crate::sqld::Sqld::start();
+        RemoteHarness {
+            tls: Some(crate::tls_proxy::TlsProxy::start(sqld.port())),
+            sqld,
             kind,
             dir: tempfile::tempdir().expect("temporary directory"),
         }
@@ -260,9 +275,14 @@ impl RemoteHarness {
         &self.sqld
     }
 
-    /// A Turso backend on this harness's server.
+    /// A Turso backend on this harness's server (over TLS when the harness is).
     pub async fn turso(&self) -> Result<strata_turso::TursoBackend> {
-        strata_turso::TursoBackend::builder(self.sqld.url())
+        let builder = match &self.tls {
+            Some(tls) => strata_turso::TursoBackend::builder(tls.url())
+                .ca_certificate_pem(tls.ca_pem().as_bytes()),
+            None => strata_turso::TursoBackend::builder(self.sqld.url()),
+        };
+        builder
             .auth_token(self.sqld.token(crate::sqld::Access::ReadWrite))
             .open()
             .await

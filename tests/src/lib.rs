@@ -16,5 +16,7 @@ pub mod records;
 pub mod schedule;
 #[cfg(feature = "remote")]
 pub mod sqld;
+#[cfg(feature = "remote")]
+pub mod tls_proxy;
 pub mod watchdog;
 pub mod wrappers;

@@ -214,6 +214,11 @@ impl Sqld {
         std::fs::read_to_string(self.dir.path().join("sqld.log")).unwrap_or_default()
     }
 
+    /// The plain-HTTP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

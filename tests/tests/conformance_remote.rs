@@ -28,3 +28,25 @@ mod synced_turso {
         persistent
     );
 }
+
+// The same over `https://`, through a TLS terminator in front of the sqld.
+mod turso_tls {
+    strata::conformance_suite!(
+        strata_tests::harness::RemoteHarness::over_tls("turso"),
+        persistent
+    );
+}
+
+mod tiered_cache_over_redb_over_turso_tls {
+    strata::conformance_suite!(
+        strata_tests::harness::RemoteHarness::over_tls("cache_over_redb_over_turso"),
+        persistent
+    );
+}
+
+mod synced_turso_tls {
+    strata::conformance_suite!(
+        strata_tests::harness::RemoteHarness::over_tls("synced_turso"),
+        persistent
+    );
+}

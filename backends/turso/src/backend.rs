@@ -91,9 +91,17 @@ impl TursoBackend {
         let mut builder =
             libsql::Builder::new_remote(url.clone(), config.auth_token.expose().to_string());
         let mut reader = None;
-        if url.starts_with("http://") {
-            builder = builder.connector(CountingConnector::new(connects.clone()));
-            let connector = CountingConnector::new(connects.clone());
+        if url.starts_with("http://") || url.starts_with("https://") {
+            // One connector for libsql's requests and the pipeline reader alike: TLS for
+            // https (the platform's roots plus the configured CA), connects counted.
+            let connector =
+                CountingConnector::with_tls(connects.clone(), config.ca_certificate_pem.as_deref())
+                    .map_err(|e| {
+                        Error::invalid_input(Operation::Open, "the CA certificate cannot be used")
+                            .with_context("backend", "turso")
+                            .with_source(e)
+                    })?;
+            builder = builder.connector(connector.clone());
             reader = Some(PipelineReader::new(
                 &url,
                 config.auth_token.clone(),

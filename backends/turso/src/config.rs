@@ -52,6 +52,9 @@ pub struct TursoConfig {
     /// call instead, so an offline-first app starts with the network gone. Default `false`
     /// (`open` fails fast on a wrong URL or token).
     pub connect_lazily: bool,
+    /// Extra CA certificates (PEM) to trust besides the platform's roots — for a self-hosted
+    /// sqld behind TLS with a private CA. Default none.
+    pub ca_certificate_pem: Option<Vec<u8>>,
 }
 
 /// Builds and opens a [`TursoBackend`]; defaults are in [`TursoConfig`].
@@ -76,6 +79,7 @@ impl TursoBuilder {
                 clock_file: None,
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
                 connect_lazily: false,
+                ca_certificate_pem: None,
             },
             wall_clock: None,
         }
@@ -158,6 +162,12 @@ impl TursoBuilder {
     /// The configuration so far.
     pub fn config(&self) -> &TursoConfig {
         &self.config
+    }
+
+    /// Sets [`TursoConfig::ca_certificate_pem`]: trust the CA certificate(s) in `pem` too.
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.config.ca_certificate_pem = Some(pem.into());
+        self
     }
 
     /// Sets [`TursoConfig::connect_lazily`].

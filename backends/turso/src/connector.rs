@@ -41,3 +41,50 @@ impl tower::Service<http::Uri> for CountingConnector {
         Box::pin(tower::Service::<http::Uri>::call(&mut self.inner, uri))
     }
 }
+
+/// The connector the backend speaks through: TLS (rustls) for `https://`, plain TCP for
+/// `http://`, counting every TCP connection either way.
+pub type TlsCountingConnector = hyper_rustls::HttpsConnector<CountingConnector>;
+
+impl CountingConnector {
+    /// Wrapped in TLS: trusts the platform's root certificates (the bundled webpki roots when
+    /// the platform has none) plus each certificate in `extra_ca_pem` (a self-hosted sqld's
+    /// private CA).
+    pub fn with_tls(
+        connects: Arc<AtomicU64>,
+        extra_ca_pem: Option<&[u8]>,
+    ) -> Result<TlsCountingConnector, std::io::Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().unwrap_or_default() {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if let Some(pem) = extra_ca_pem {
+            let mut added = 0;
+            for cert in rustls_pemfile::certs(&mut &pem[..]) {
+                roots
+                    .add(cert?)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "no PEM certificate in the CA certificate given",
+                ));
+            }
+        }
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut inner = CountingConnector::new(connects);
+        inner.inner.enforce_http(false);
+        Ok(hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(inner))
+    }
+}

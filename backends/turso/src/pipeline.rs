@@ -21,7 +21,7 @@ use hyper::{Body, Client, Request, StatusCode};
 use serde_json::{Value as Json, json};
 use strata::{Error, ErrorKind, Operation, Result};
 
-use crate::connector::CountingConnector;
+use crate::connector::TlsCountingConnector;
 use crate::secret::AuthToken;
 
 /// A bound argument.
@@ -47,7 +47,7 @@ impl Arg {
 /// A pooled HTTP client for statements over the pipeline endpoint.
 #[derive(Clone, Debug)]
 pub(crate) struct PipelineReader {
-    client: Client<CountingConnector, Body>,
+    client: Client<TlsCountingConnector, Body>,
     endpoint: Arc<str>,
     token: AuthToken,
     /// Open streams: each slot's baton, used by one read at a time.
@@ -59,7 +59,7 @@ impl PipelineReader {
     pub(crate) fn new(
         base_url: &str,
         token: AuthToken,
-        connector: CountingConnector,
+        connector: TlsCountingConnector,
         streams: usize,
     ) -> Self {
         let client = Client::builder()

@@ -1,0 +1,126 @@
+//! The Turso backend over `https://`, through a TLS terminator in front of a real sqld (a CA
+//! made at test time, given to the backend): connections are reused and counted as on plain
+//! HTTP, the server's certificate is checked, auth and outages behave as on HTTP.
+#![cfg(feature = "remote")] // on by default; only the fuzz build turns it off
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use strata::{ErrorKind, StorageBackend};
+use strata_tests::deadline::bounded;
+use strata_tests::sqld::{Access, Sqld};
+use strata_tests::tls_proxy::TlsProxy;
+use strata_turso::TursoBackend;
+
+async fn open(proxy: &TlsProxy, token: String) -> strata::Result<TursoBackend> {
+    let open = TursoBackend::builder(proxy.url())
+        .auth_token(token)
+        .ca_certificate_pem(proxy.ca_pem().as_bytes())
+        .open();
+    bounded("open over TLS", open).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_reads_over_tls_reuse_the_pools_connections() {
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let store = open(&proxy, sqld.token(Access::ReadWrite)).await.unwrap();
+    for i in 0..100 {
+        let put = store.put(Bytes::from(format!("k{i}")), Bytes::from(format!("v{i}")));
+        bounded("put", put).await.unwrap();
+    }
+    let before = store.tcp_connects();
+    for i in 0..1_000 {
+        let got = bounded("get", store.get(format!("k{}", i % 100).as_bytes())).await;
+        assert_eq!(got.unwrap(), Some(Bytes::from(format!("v{}", i % 100))));
+    }
+    let pool = store.config().pool_size as u64;
+    let connects = store.tcp_connects();
+    assert!(
+        connects - before <= pool,
+        "1,000 reads opened {} connections (pool {pool})",
+        connects - before
+    );
+    assert!(connects <= 2 * pool, "{connects} connections in all");
+    // The server side agrees: as many TLS handshakes as connections, no more.
+    assert_eq!(
+        proxy.accepted(),
+        connects,
+        "client and terminator count alike"
+    );
+    assert!(proxy.handshakes() <= connects);
+    assert!(proxy.handshakes() > 0, "the requests went through TLS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_an_unknown_ca_is_refused() {
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let open = TursoBackend::builder(proxy.url())
+        .auth_token(sqld.token(Access::ReadWrite))
+        .open();
+    let err = bounded("open", open).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(
+        proxy.handshakes(),
+        0,
+        "no handshake completed with an untrusted server"
+    );
+    // A CA that is not PEM is an input error, not a network one.
+    let bad = TursoBackend::builder(proxy.url())
+        .ca_certificate_pem(b"not a certificate".to_vec())
+        .open();
+    let err = bounded("open", bad).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_over_tls_behaves_as_over_http() {
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let err = open(&proxy, sqld.foreign_token()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let err = open(&proxy, sqld.expired_token()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let reader = open(&proxy, sqld.token(Access::ReadOnly)).await.unwrap();
+    let err = bounded("put", reader.put("k".into(), "v".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_behind_tls_is_transient_and_recovers() {
+    let mut sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let store = TursoBackend::builder(proxy.url())
+        .auth_token(sqld.token(Access::ReadWrite))
+        .ca_certificate_pem(proxy.ca_pem().as_bytes())
+        .resilience(strata_turso::ResilienceConfig {
+            timeout: Duration::from_secs(2),
+            breaker_cooldown: Duration::from_millis(100),
+            ..Default::default()
+        })
+        .open();
+    let store = bounded("open", store).await.unwrap();
+    bounded("put", store.put("k".into(), "v".into()))
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| sqld.kill());
+    let err = bounded("get", store.get(b"k")).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    tokio::task::block_in_place(|| sqld.restart());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match bounded("get", store.get(b"k")).await {
+            Ok(v) => {
+                assert_eq!(v.as_deref(), Some(&b"v"[..]));
+                break;
+            }
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("no recovery after the restart: {e}"),
+        }
+    }
+}
