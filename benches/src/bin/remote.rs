@@ -275,6 +275,169 @@ async fn main() {
         pct(&mut lat, 50.0),
         pct(&mut lat, 99.0)
     );
+
+    over_tls(&sqld, &token, ops, &value).await;
+}
+
+/// The same comparisons over `https://`, through a TLS terminator in front of the same sqld
+/// (both clients trusting its test CA, both counting their TCP connections).
+async fn over_tls(sqld: &Sqld, token: &str, ops: usize, value: &[u8]) {
+    let proxy = strata_tests::tls_proxy::TlsProxy::start(sqld.port());
+    let store = TursoBackend::builder(proxy.url())
+        .auth_token(token)
+        .ca_certificate_pem(proxy.ca_pem().as_bytes())
+        .open()
+        .await
+        .unwrap()
+        .keyspace("tls")
+        .unwrap();
+    let raw_connects = Arc::new(AtomicU64::new(0));
+    let connector =
+        CountingConnector::with_tls(raw_connects.clone(), Some(proxy.ca_pem().as_bytes())).unwrap();
+    let raw_db = libsql::Builder::new_remote(proxy.url(), token.to_string())
+        .connector(connector)
+        .build()
+        .await
+        .unwrap();
+    let raw = raw_db.connect().unwrap();
+    raw.execute(
+        "CREATE TABLE IF NOT EXISTS raw_tls (key BLOB PRIMARY KEY, value BLOB)",
+        (),
+    )
+    .await
+    .unwrap();
+    let mut seed = WriteBatch::with_capacity(ops);
+    for i in 0..ops {
+        seed.put(Bytes::from(format!("t{i}")), Bytes::from(value.to_vec()));
+        raw.execute(
+            "INSERT OR REPLACE INTO raw_tls (key, value) VALUES (?1, ?2)",
+            Params::Positional(vec![
+                libsql::Value::Blob(format!("t{i}").into_bytes()),
+                libsql::Value::Blob(value.to_vec()),
+            ]),
+        )
+        .await
+        .unwrap();
+    }
+    store.write_batch(seed).await.unwrap();
+
+    println!(
+        "\nOver TLS ({}, test CA), medians of {ops} calls\n",
+        proxy.url()
+    );
+    println!("| operation | strata-turso | raw libsql | ratio |");
+    println!("|---|---:|---:|---:|");
+    let s_get = time(ops, |i| {
+        let store = &store;
+        async move {
+            assert!(
+                store
+                    .get(format!("t{i}").as_bytes())
+                    .await
+                    .unwrap()
+                    .is_some()
+            )
+        }
+    })
+    .await;
+    let r_get = time(ops, |i| {
+        let raw = &raw;
+        async move {
+            let mut rows = raw
+                .query(
+                    "SELECT value FROM raw_tls WHERE key = ?1",
+                    Params::Positional(vec![libsql::Value::Blob(format!("t{i}").into_bytes())]),
+                )
+                .await
+                .unwrap();
+            assert!(rows.next().await.unwrap().is_some());
+        }
+    })
+    .await;
+    row("single get over TLS", s_get, r_get);
+    let s_put = time(ops, |i| {
+        let store = &store;
+        async move {
+            store
+                .put(Bytes::from(format!("u{i}")), Bytes::from(value.to_vec()))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let r_put = time(ops, |i| {
+        let raw = &raw;
+        async move {
+            raw.execute(
+                "INSERT OR REPLACE INTO raw_tls (key, value) VALUES (?1, ?2)",
+                Params::Positional(vec![
+                    libsql::Value::Blob(format!("u{i}").into_bytes()),
+                    libsql::Value::Blob(value.to_vec()),
+                ]),
+            )
+            .await
+            .unwrap();
+        }
+    })
+    .await;
+    row("single put over TLS", s_put, r_put);
+
+    // One batch is a single sample of ~20 ms: take the median of five (fresh keys each).
+    let mut batches = Vec::new();
+    for round in 0..5 {
+        let mut batch = WriteBatch::with_capacity(1000);
+        for i in 0..1000 {
+            batch.put(
+                Bytes::from(format!("tb{round}-{i}")),
+                Bytes::from(value.to_vec()),
+            );
+        }
+        let t = Instant::now();
+        store.write_batch(batch).await.unwrap();
+        batches.push(t.elapsed());
+    }
+    let batch_time = median(batches);
+    let t = Instant::now();
+    for i in 0..1000 {
+        store
+            .put(Bytes::from(format!("ts{i}")), Bytes::from(value.to_vec()))
+            .await
+            .unwrap();
+    }
+    let singles = t.elapsed();
+    println!(
+        "| batch of 1,000 over TLS (one request, median of 5) vs 1,000 single puts | {:?} | {:?} | **{:.0}× faster** |",
+        batch_time,
+        singles,
+        singles.as_secs_f64() / batch_time.as_secs_f64()
+    );
+
+    let before = (store.tcp_connects(), raw_connects.load(Ordering::Relaxed));
+    let handshakes = proxy.handshakes();
+    for i in 0..1000 {
+        store.get(format!("t{}", i % ops).as_bytes()).await.unwrap();
+    }
+    let strata_connects = store.tcp_connects() - before.0;
+    let strata_handshakes = proxy.handshakes() - handshakes;
+    let handshakes = proxy.handshakes();
+    for i in 0..1000 {
+        let mut rows = raw
+            .query(
+                "SELECT value FROM raw_tls WHERE key = ?1",
+                Params::Positional(vec![libsql::Value::Blob(
+                    format!("t{}", i % ops).into_bytes(),
+                )]),
+            )
+            .await
+            .unwrap();
+        rows.next().await.unwrap();
+    }
+    println!(
+        "| TCP connects (TLS handshakes) per 1,000 reads over TLS (pool of {}) | {strata_connects} ({strata_handshakes}) | {} ({}) | |",
+        store.config().pool_size,
+        raw_connects.load(Ordering::Relaxed) - before.1,
+        proxy.handshakes() - handshakes
+    );
 }
 
 fn row(name: &str, strata: Duration, raw: Duration) {
