@@ -124,3 +124,67 @@ async fn an_outage_behind_tls_is_transient_and_recovers() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_and_reads_larger_than_the_request_cap_are_split_and_stay_whole() {
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let open = TursoBackend::builder(proxy.url())
+        .auth_token(sqld.token(Access::ReadWrite))
+        .ca_certificate_pem(proxy.ca_pem().as_bytes())
+        .max_request_bytes(256 * 1024)
+        .open();
+    let store = bounded("open", open).await.unwrap();
+    // 40 values of 100 KiB: 4 MiB in one batch, 16 requests' worth.
+    let mut batch = strata::WriteBatch::new();
+    let keys: Vec<Bytes> = (0..40).map(|i| Bytes::from(format!("big{i:02}"))).collect();
+    for (i, k) in keys.iter().enumerate() {
+        batch.put(k.clone(), Bytes::from(vec![i as u8; 100 * 1024]));
+    }
+    bounded("batch", store.write_batch(batch)).await.unwrap();
+    let got = bounded("get_many", store.get_many(&keys)).await.unwrap();
+    for (i, v) in got.iter().enumerate() {
+        assert_eq!(
+            v.as_ref().map(|v| (v.len(), v[0])),
+            Some((100 * 1024, i as u8))
+        );
+    }
+    // Many keys in one get_many, past the cap by key bytes alone.
+    let many: Vec<Bytes> = (0..3_000)
+        .map(|i| Bytes::from(format!("{i:0200}")))
+        .collect();
+    let got = bounded("get_many", store.get_many(&many)).await.unwrap();
+    assert!(got.iter().all(Option::is_none));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_after_an_idle_past_the_servers_stream_expiry_succeed() {
+    // sqld drops a hrana stream after ~10 s without use; both transports must notice and
+    // open a new one without failing the caller.
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let tls = open(&proxy, sqld.token(Access::ReadWrite)).await.unwrap();
+    let plain = TursoBackend::builder(sqld.url())
+        .auth_token(sqld.token(Access::ReadWrite))
+        .open();
+    let plain = bounded("open", plain).await.unwrap();
+    for store in [&tls, &plain] {
+        bounded("put", store.put("k".into(), "v".into()))
+            .await
+            .unwrap();
+        bounded("get", store.get(b"k")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    for store in [&tls, &plain] {
+        assert_eq!(
+            bounded("get", store.get(b"k")).await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+        bounded("put", store.put("k2".into(), "v2".into()))
+            .await
+            .unwrap();
+        let mut batch = strata::WriteBatch::new();
+        batch.put("a", "1").put("b", "2");
+        bounded("batch", store.write_batch(batch)).await.unwrap();
+    }
+}

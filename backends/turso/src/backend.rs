@@ -437,23 +437,30 @@ impl TursoBackend {
         op: Operation,
         rows: Arc<Vec<Value>>,
     ) -> Result<Vec<(i64, i64)>> {
+        // Statements of at most UPSERT_ROWS_PER_STATEMENT rows and about `max_request_bytes`
+        // each (a row larger than that goes alone): sqld and proxies cap request sizes.
+        let chunks = Arc::new(split_rows(
+            &rows,
+            UPSERT_ROWS_PER_STATEMENT,
+            self.shared.config.max_request_bytes,
+        ));
         self.call(op, |conn| {
-            let rows = rows.clone();
+            let (rows, chunks) = (rows.clone(), chunks.clone());
             async move {
                 let mut stored = Vec::new();
-                let chunk_len = UPSERT_ROWS_PER_STATEMENT * sql::UPSERT_PARAMS;
                 if rows.len() == sql::UPSERT_PARAMS {
                     let result = conn
                         .query(&sql::upsert(1), Params::Positional(rows.to_vec()))
                         .await?;
                     collect_stored(result, &mut stored).await?;
-                } else if rows.len() <= chunk_len {
+                } else if chunks.len() == 1 {
                     let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
                     conn.execute(&statement, Params::Positional(rows.to_vec()))
                         .await?;
                 } else {
                     let tx = conn.transaction().await?;
-                    for chunk in rows.chunks(chunk_len) {
+                    for range in chunks.iter() {
+                        let chunk = &rows[range.clone()];
                         let statement = sql::upsert(chunk.len() / sql::UPSERT_PARAMS);
                         tx.execute(&statement, Params::Positional(chunk.to_vec()))
                             .await?;
@@ -574,7 +581,7 @@ fn blob(value: Value) -> Option<Bytes> {
 impl fmt::Debug for TursoBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TursoBackend")
-            .field("url", &self.shared.config.url)
+            .field("url", &self.shared.config.redacted_url())
             .field("auth_token", &self.shared.config.auth_token)
             .field("keyspace", &self.keyspace)
             .field("pool_size", &self.shared.pool.len())
@@ -610,7 +617,21 @@ impl StorageBackend for TursoBackend {
             check_key(&self.shared.caps, Operation::GetMany, key)?;
         }
         let mut found: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        // At most KEYS_PER_STATEMENT keys and about max_request_bytes of them per request.
+        let cap = self.shared.config.max_request_bytes;
+        let mut chunks: Vec<&[Bytes]> = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for (i, key) in keys.iter().enumerate() {
+            if i > start && (i - start == KEYS_PER_STATEMENT || bytes + key.len() > cap) {
+                chunks.push(&keys[start..i]);
+                (start, bytes) = (i, 0);
+            }
+            bytes += key.len();
+        }
+        if start < keys.len() {
+            chunks.push(&keys[start..]);
+        }
+        for chunk in chunks {
             let mut args = Vec::with_capacity(chunk.len() + 1);
             args.push(self.ks_arg());
             args.extend(chunk.iter().map(|k| Arg::Blob(k.clone())));
@@ -708,5 +729,72 @@ impl StorageBackend for TursoBackend {
     async fn flush(&self) -> Result<()> {
         // Every acknowledged write was committed by the server.
         Ok(())
+    }
+}
+
+/// Splits upsert parameters (`UPSERT_PARAMS` per row) into ranges of whole rows, each of at
+/// most `max_rows` rows and — unless a single row is larger — at most `max_bytes` of keys and
+/// values.
+fn split_rows(rows: &[Value], max_rows: usize, max_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let row_bytes = |row: &[Value]| -> usize {
+        row.iter()
+            .map(|v| match v {
+                Value::Blob(b) => b.len(),
+                Value::Text(t) => t.len(),
+                _ => 8,
+            })
+            .sum()
+    };
+    let mut out = Vec::new();
+    let (mut start, mut n, mut bytes) = (0, 0, 0);
+    for (i, row) in rows.chunks(sql::UPSERT_PARAMS).enumerate() {
+        let size = row_bytes(row);
+        if n > 0 && (n == max_rows || bytes + size > max_bytes) {
+            out.push(start..i * sql::UPSERT_PARAMS);
+            (start, n, bytes) = (i * sql::UPSERT_PARAMS, 0, 0);
+        }
+        n += 1;
+        bytes += size;
+    }
+    if n > 0 || out.is_empty() {
+        out.push(start..rows.len());
+    }
+    out
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn row(len: usize) -> Vec<Value> {
+        vec![
+            Value::Text("ks".into()),
+            Value::Blob(vec![1; 4]),
+            Value::Blob(vec![0; len]),
+            Value::Integer(1),
+            Value::Integer(1),
+            Value::Integer(0),
+        ]
+    }
+
+    #[test]
+    fn rows_split_by_count_and_by_bytes_never_inside_a_row() {
+        let rows: Vec<Value> = (0..10).flat_map(|_| row(100)).collect();
+        let p = sql::UPSERT_PARAMS;
+        assert_eq!(split_rows(&rows, 100, 1 << 20), vec![0..10 * p]);
+        assert_eq!(
+            split_rows(&rows, 4, 1 << 20),
+            vec![0..4 * p, 4 * p..8 * p, 8 * p..10 * p]
+        );
+        // ~130 bytes a row: 3 rows fit 400 bytes.
+        let by_bytes = split_rows(&rows, 100, 400);
+        assert_eq!(by_bytes[0], 0..3 * p);
+        assert_eq!(by_bytes.last().unwrap().end, 10 * p);
+        // A row larger than the cap goes alone.
+        let big: Vec<Value> = [row(10), row(1_000), row(10)].concat();
+        assert_eq!(
+            split_rows(&big, 100, 500),
+            vec![0..p, p..2 * p, 2 * p..3 * p]
+        );
     }
 }

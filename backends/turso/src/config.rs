@@ -19,8 +19,9 @@ pub const DEFAULT_POOL_SIZE: usize = 4;
 /// before the clock clamps it (see [`TursoConfig::max_clock_skew`]).
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// Settings of a Turso/libSQL store. The token never appears in `Debug` output.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Settings of a Turso/libSQL store. The token never appears in `Debug` output, nor do
+/// credentials carried in the URL (see [`TursoConfig::redacted_url`]).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TursoConfig {
     /// `libsql://…`, `https://…` or `http://…` (a local sqld).
@@ -55,7 +56,114 @@ pub struct TursoConfig {
     /// Extra CA certificates (PEM) to trust besides the platform's roots — for a self-hosted
     /// sqld behind TLS with a private CA. Default none.
     pub ca_certificate_pem: Option<Vec<u8>>,
+    /// Keys and values per request, about: a batch or `get_many` larger than this is split
+    /// (a batch's statements then run in one transaction; one round trip per split). Default
+    /// [`DEFAULT_MAX_REQUEST_BYTES`].
+    pub max_request_bytes: usize,
 }
+
+impl TursoConfig {
+    /// The URL with any credentials in it replaced by `<redacted>`: a `user:password@` part,
+    /// and the values of query parameters named like a secret (`authToken`, `token`,
+    /// `password`, `jwt`, `key`…). For logs and `Debug`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = match authority.rsplit_once('@') {
+                Some((_, host)) => format!("<redacted>@{host}"),
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => base.to_string(),
+    };
+    if let Some(query) = query {
+        let secret = |name: &str| {
+            let n = name.to_ascii_lowercase();
+            ["token", "auth", "password", "secret", "jwt", "key"]
+                .iter()
+                .any(|s| n.contains(s))
+        };
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if secret(name) => format!("{name}=<redacted>"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&parts.join("&"));
+    }
+    out
+}
+
+impl std::fmt::Debug for TursoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TursoConfig")
+            .field("url", &self.redacted_url())
+            .field("auth_token", &self.auth_token)
+            .field("resilience", &self.resilience)
+            .field("pool_size", &self.pool_size)
+            .field("max_key_size", &self.max_key_size)
+            .field("max_value_size", &self.max_value_size)
+            .field("node_id", &self.node_id)
+            .field("clock_file", &self.clock_file)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .field("connect_lazily", &self.connect_lazily)
+            .field(
+                "ca_certificate_pem",
+                &self
+                    .ca_certificate_pem
+                    .as_ref()
+                    .map(|p| format!("{} bytes", p.len())),
+            )
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_url_never_show() {
+        assert_eq!(
+            redact_url("libsql://db.turso.io?authToken=eyJsecret&tls=1"),
+            "libsql://db.turso.io?authToken=<redacted>&tls=1"
+        );
+        assert_eq!(
+            redact_url("https://user:pa55@host:8080/path?x=1"),
+            "https://<redacted>@host:8080/path?x=1"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        let mut config = TursoBuilder::new("https://u:hunter2@h/?jwt=abc")
+            .config()
+            .clone();
+        config.auth_token = AuthToken::new("tok-secret");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("abc") && !shown.contains("tok-secret"),
+            "{shown}"
+        );
+    }
+}
+
+/// Default [`TursoConfig::max_request_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 << 20;
 
 /// Builds and opens a [`TursoBackend`]; defaults are in [`TursoConfig`].
 #[derive(Clone, Debug)]
@@ -80,6 +188,7 @@ impl TursoBuilder {
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
                 connect_lazily: false,
                 ca_certificate_pem: None,
+                max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             },
             wall_clock: None,
         }
@@ -167,6 +276,12 @@ impl TursoBuilder {
     /// Sets [`TursoConfig::ca_certificate_pem`]: trust the CA certificate(s) in `pem` too.
     pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.config.ca_certificate_pem = Some(pem.into());
+        self
+    }
+
+    /// Sets [`TursoConfig::max_request_bytes`].
+    pub fn max_request_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_request_bytes = bytes.max(1);
         self
     }
 

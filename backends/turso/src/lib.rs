@@ -46,7 +46,8 @@ pub use backend::RecordVersion;
 pub use backend::TursoBackend;
 pub use clock_file::{ClockFile, LEASE as CLOCK_LEASE};
 pub use config::{
-    DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_VALUE_SIZE, DEFAULT_POOL_SIZE, TursoBuilder, TursoConfig,
+    DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_VALUE_SIZE, DEFAULT_POOL_SIZE,
+    TursoBuilder, TursoConfig,
 };
 pub use connector::CountingConnector;
 pub use error::{never_sent, not_sent};

@@ -186,7 +186,7 @@ async fn run(args: Args) -> strata::Result<()> {
         Some(remote) => {
             println!(
                 "Remote tier: {} (memory → redb, write-behind to turso)\n",
-                remote.config().url
+                remote.config().redacted_url()
             );
             let config = strata_sync::SyncConfig::default()
                 .background(Some(std::time::Duration::from_secs(5)));
@@ -481,7 +481,7 @@ async fn run(args: Args) -> strata::Result<()> {
     if let (Some(remote), Some(status)) = (&remote, &sync_status) {
         println!(
             "  remote          {} (write-behind: {} records pushed, {} pending, {} conflicts lost; {} TCP connects in all)",
-            remote.config().url,
+            remote.config().redacted_url(),
             status.pushed,
             status.pending,
             status.conflicts_lost,
