@@ -246,7 +246,9 @@ pub(crate) fn status_error(op: Operation, status: StatusCode, body: &[u8]) -> Er
             false,
             "the auth token does not allow this operation (read-only?)",
         ),
-        429 | 502 | 503 | 504 => (
+        // Any 5xx, as on libsql's path: the server (or a proxy before it) failed, not the
+        // request — a retry may succeed.
+        429 | 500..=599 => (
             ErrorKind::Unavailable,
             true,
             "the remote database is overloaded or restarting",
@@ -261,4 +263,23 @@ pub(crate) fn status_error(op: Operation, status: StatusCode, body: &[u8]) -> Er
         .with_transient(transient)
         .with_context("backend", "turso")
         .with_context("status", status.as_u16())
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn every_5xx_is_transient_and_4xx_are_not() {
+        for code in [500u16, 502, 503, 504, 507, 599, 429] {
+            let err = status_error(Operation::Get, StatusCode::from_u16(code).unwrap(), b"");
+            assert!(err.is_transient(), "{code}: {err}");
+        }
+        for code in [400u16, 404, 413] {
+            let err = status_error(Operation::Get, StatusCode::from_u16(code).unwrap(), b"");
+            assert!(!err.is_transient(), "{code}: {err}");
+        }
+        let err = status_error(Operation::Get, StatusCode::UNAUTHORIZED, b"");
+        assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    }
 }
