@@ -188,3 +188,19 @@ async fn calls_after_an_idle_past_the_servers_stream_expiry_succeed() {
         bounded("batch", store.write_batch(batch)).await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_with_a_query_string_reads_and_writes() {
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let open = TursoBackend::builder(format!("{}?x=1", proxy.url()))
+        .auth_token(sqld.token(Access::ReadWrite))
+        .ca_certificate_pem(proxy.ca_pem().as_bytes())
+        .open();
+    let store = bounded("open", open).await.unwrap();
+    bounded("put", store.put("k".into(), "v".into()))
+        .await
+        .unwrap();
+    let got = bounded("get", store.get(b"k")).await.unwrap();
+    assert_eq!(got.as_deref(), Some(&b"v"[..]));
+}

@@ -65,7 +65,7 @@ impl PipelineReader {
         let client = Client::builder()
             .pool_max_idle_per_host(64)
             .build(connector);
-        let endpoint = format!("{}/v3/pipeline", base_url.trim_end_matches('/'));
+        let endpoint = pipeline_endpoint(base_url);
         let slots: Vec<_> = (0..streams.max(1))
             .map(|_| tokio::sync::Mutex::new(None))
             .collect();
@@ -265,9 +265,34 @@ pub(crate) fn status_error(op: Operation, status: StatusCode, body: &[u8]) -> Er
         .with_context("status", status.as_u16())
 }
 
+/// The pipeline endpoint of a database URL: the path goes before any query string
+/// (`https://db?authToken=…` → `https://db/v3/pipeline?authToken=…`), as libsql does.
+fn pipeline_endpoint(base_url: &str) -> String {
+    let (base, query) = match base_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (base_url, None),
+    };
+    let mut endpoint = format!("{}/v3/pipeline", base.trim_end_matches('/'));
+    if let Some(query) = query {
+        endpoint.push('?');
+        endpoint.push_str(query);
+    }
+    endpoint
+}
+
 #[cfg(test)]
 mod status_tests {
     use super::*;
+
+    #[test]
+    fn the_pipeline_path_goes_before_a_query_string() {
+        assert_eq!(pipeline_endpoint("http://h:1"), "http://h:1/v3/pipeline");
+        assert_eq!(pipeline_endpoint("https://h/"), "https://h/v3/pipeline");
+        assert_eq!(
+            pipeline_endpoint("https://h?authToken=t&x=1"),
+            "https://h/v3/pipeline?authToken=t&x=1"
+        );
+    }
 
     #[test]
     fn every_5xx_is_transient_and_4xx_are_not() {
