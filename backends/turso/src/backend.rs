@@ -57,7 +57,7 @@ pub(crate) struct Shared {
     breaker: Breaker,
     pub(crate) caps: Capabilities,
     connects: Arc<AtomicU64>,
-    /// Reads over the pipeline endpoint (plain-HTTP servers); `None` reads through libsql.
+    /// Reads over the pipeline endpoint (`http://` and `https://`); `None` reads through libsql.
     reader: Option<PipelineReader>,
     /// Set once the schema is known to be in place (at open, or at the first call when
     /// connecting lazily).
@@ -247,7 +247,7 @@ impl TursoBackend {
         self.shared.hlc.clamped()
     }
 
-    /// TCP connections opened so far (counted for `http://` URLs; 0 for TLS ones).
+    /// TCP connections opened so far, over `http://` and TLS alike.
     pub fn tcp_connects(&self) -> u64 {
         self.shared.connects.load(Ordering::Relaxed)
     }
