@@ -139,6 +139,20 @@ struct Link {
     cut: Arc<AtomicBool>,
 }
 
+impl Link {
+    /// Refused before anything left while the link is cut.
+    fn check(&self) -> strata::Result<()> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(strata_turso::not_sent(Error::new(
+                ErrorKind::Unavailable,
+                Operation::Sync,
+                "cut",
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl SyncRemote for Link {
     fn sync_capabilities(&self) -> Capabilities {
         StorageBackend::capabilities(&self.inner)
@@ -152,46 +166,22 @@ impl SyncRemote for Link {
     }
 
     async fn push(&self, records: &[SyncRecord]) -> strata::Result<PushOutcome> {
-        if self.cut.load(Ordering::SeqCst) {
-            return Err(strata_turso::not_sent(Error::new(
-                ErrorKind::Unavailable,
-                Operation::Sync,
-                "cut",
-            )));
-        }
+        self.check()?;
         self.inner.push(records).await
     }
 
     async fn pull(&self, cursor: u64, limit: usize) -> strata::Result<Vec<PulledRecord>> {
-        if self.cut.load(Ordering::SeqCst) {
-            return Err(strata_turso::not_sent(Error::new(
-                ErrorKind::Unavailable,
-                Operation::Sync,
-                "cut",
-            )));
-        }
+        self.check()?;
         self.inner.pull(cursor, limit).await
     }
 
     async fn purged_through(&self) -> strata::Result<u64> {
-        if self.cut.load(Ordering::SeqCst) {
-            return Err(strata_turso::not_sent(Error::new(
-                ErrorKind::Unavailable,
-                Operation::Sync,
-                "cut",
-            )));
-        }
+        self.check()?;
         self.inner.purged_through().await
     }
 
     async fn purge_tombstones(&self, retention: Duration) -> strata::Result<u64> {
-        if self.cut.load(Ordering::SeqCst) {
-            return Err(strata_turso::not_sent(Error::new(
-                ErrorKind::Unavailable,
-                Operation::Sync,
-                "cut",
-            )));
-        }
+        self.check()?;
         self.inner.purge_tombstones(retention).await
     }
 }
