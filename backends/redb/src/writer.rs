@@ -266,34 +266,20 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
                             ops,
                             reply: oneshot::channel().0,
                         };
-                        let d = policy.durability_for_next(flush_requested, 1, Instant::now());
-                        let mut single = single;
-                        let result = apply_in_one_transaction(
+                        let _ = reply.send(commit_alone(
                             db,
-                            std::iter::once(&mut single),
-                            d,
+                            policy,
+                            flush_requested,
                             checksums,
-                        );
-                        if result.is_ok() {
-                            policy.committed(d, 1, Instant::now());
-                        }
-                        let _ = reply.send(result.map(|o| o.first().copied().unwrap_or(false)));
+                            single,
+                        ));
                     }
                     Request::Transact { run, reply } => {
-                        let mut single = Request::Transact {
+                        let single = Request::Transact {
                             run,
                             reply: oneshot::channel().0,
                         };
-                        let d = policy.durability_for_next(flush_requested, 1, Instant::now());
-                        let result = apply_in_one_transaction(
-                            db,
-                            std::iter::once(&mut single),
-                            d,
-                            checksums,
-                        );
-                        if result.is_ok() {
-                            policy.committed(d, 1, Instant::now());
-                        }
+                        let result = commit_alone(db, policy, flush_requested, checksums, single);
                         let _ = reply.send(result.map(|_| ()));
                     }
                     flush @ Request::Flush { .. } => flushes.push(flush),
@@ -320,6 +306,22 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
             }
         }
     }
+}
+
+/// Commits one write on its own (after its group failed); whether a delete removed a key.
+fn commit_alone(
+    db: &Database,
+    policy: &mut SyncPolicy,
+    flush_requested: bool,
+    checksums: bool,
+    mut single: Request,
+) -> Result<bool> {
+    let d = policy.durability_for_next(flush_requested, 1, Instant::now());
+    let result = apply_in_one_transaction(db, std::iter::once(&mut single), d, checksums);
+    if result.is_ok() {
+        policy.committed(d, 1, Instant::now());
+    }
+    result.map(|o| o.first().copied().unwrap_or(false))
 }
 
 fn answer_flushes(flushes: impl Iterator<Item = Request>, result: &Result<()>) {
