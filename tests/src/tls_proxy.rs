@@ -33,6 +33,12 @@ impl std::fmt::Debug for TlsProxy {
 impl TlsProxy {
     /// Starts a terminator forwarding to `127.0.0.1:upstream_port`.
     pub fn start(upstream_port: u16) -> TlsProxy {
+        Self::start_for(upstream_port, &["localhost", "127.0.0.1"])
+    }
+
+    /// [`start`](Self::start) with a certificate for `names` only (a certificate for another
+    /// host, to test hostname checks).
+    pub fn start_for(upstream_port: u16, names: &[&str]) -> TlsProxy {
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -42,7 +48,7 @@ impl TlsProxy {
         let ca = ca_params.self_signed(&ca_key).expect("self-signed CA");
         let server_key = rcgen::KeyPair::generate().expect("server key");
         let server_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("server certificate");
         let server = server_params
             .signed_by(&server_key, &ca, &ca_key)

@@ -60,11 +60,29 @@ async fn a_certificate_from_an_unknown_ca_is_refused() {
         .auth_token(sqld.token(Access::ReadWrite))
         .open();
     let err = bounded("open", open).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_untrusted(&err);
+    assert!(proxy.accepted() > 0, "the client did reach the terminator");
     assert_eq!(
         proxy.handshakes(),
         0,
         "no handshake completed with an untrusted server"
+    );
+    // Trusted CA, certificate for another host: refused the same way.
+    let other = TlsProxy::start_for(sqld.port(), &["db.example.com"]);
+    let open = TursoBackend::builder(other.url())
+        .auth_token(sqld.token(Access::ReadWrite))
+        .ca_certificate_pem(other.ca_pem().as_bytes())
+        .connect_lazily(true)
+        .open();
+    let store = bounded("open", open).await.unwrap();
+    for _ in 0..10 {
+        let err = bounded("get", store.get(b"k")).await.unwrap_err();
+        assert_untrusted(&err);
+    }
+    assert!(other.accepted() > 0 && other.handshakes() == 0);
+    assert!(
+        !store.is_circuit_open(),
+        "a certificate error is not an outage: the breaker stays closed"
     );
     // A CA that is not PEM is an input error, not a network one.
     let bad = TursoBackend::builder(proxy.url())
@@ -72,6 +90,13 @@ async fn a_certificate_from_an_unknown_ca_is_refused() {
         .open();
     let err = bounded("open", bad).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+/// A refused certificate: not transient (retrying cannot help), and said so.
+fn assert_untrusted(err: &strata::Error) {
+    assert_eq!(err.kind(), ErrorKind::Unexpected, "{err}");
+    assert!(!err.is_transient(), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,4 +228,32 @@ async fn a_url_with_a_query_string_reads_and_writes() {
         .unwrap();
     let got = bounded("get", store.get(b"k")).await.unwrap();
     assert_eq!(got.as_deref(), Some(&b"v"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_whose_answer_exceeds_the_servers_response_limit_still_succeed() {
+    // sqld refuses to send a response over 10 MB; a dozen values at the default 1 MiB limit
+    // come to 16 MB of base64. get_many and scan must still return every one.
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let store = open(&proxy, sqld.token(Access::ReadWrite)).await.unwrap();
+    let size = store.capabilities().max_value_size;
+    let keys: Vec<Bytes> = (0..12)
+        .map(|i| Bytes::from(format!("huge{i:02}")))
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        let put = store.put(key.clone(), Bytes::from(vec![i as u8; size]));
+        bounded("put", put).await.unwrap();
+    }
+    let got = bounded("get_many", store.get_many(&keys)).await.unwrap();
+    for (i, v) in got.iter().enumerate() {
+        assert_eq!(v.as_ref().map(|v| (v.len(), v[0])), Some((size, i as u8)));
+    }
+    let scanned = bounded("scan", store.scan(strata::KeyRange::all(), None))
+        .await
+        .unwrap();
+    assert_eq!(scanned.len(), keys.len());
+    for (i, (k, v)) in scanned.iter().enumerate() {
+        assert_eq!((k, v.len(), v[0]), (&keys[i], size, i as u8));
+    }
 }

@@ -21,9 +21,9 @@ use tokio::sync::Mutex;
 use crate::clock_file::ClockFile;
 use crate::config::{TursoBuilder, TursoConfig};
 use crate::connector::CountingConnector;
-use crate::error::{from_libsql, timeout};
+use crate::error::{from_libsql, maybe_sent, never_sent, timeout};
 use crate::hlc::{Hlc, SystemClock, WallClock};
-use crate::pipeline::{Arg, PipelineReader, integer_cell};
+use crate::pipeline::{Arg, PipelineReader, integer_cell, response_too_large};
 use crate::resilience::Breaker;
 use crate::sql;
 
@@ -31,6 +31,8 @@ use crate::sql;
 const UPSERT_ROWS_PER_STATEMENT: usize = 5_000;
 /// Deadline of the format check at open, which may migrate the whole table.
 const MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
+/// Rows in a scan's first page once its whole answer proved over the response limit.
+const SCAN_FIRST_PAGE: usize = 1_024;
 /// Keys per `IN (…)` list.
 const KEYS_PER_STATEMENT: usize = 30_000;
 
@@ -57,8 +59,8 @@ pub(crate) struct Shared {
     breaker: Breaker,
     pub(crate) caps: Capabilities,
     connects: Arc<AtomicU64>,
-    /// Reads over the pipeline endpoint (`http://` and `https://`); `None` reads through libsql.
-    reader: Option<PipelineReader>,
+    /// Reads, and single writes, over the pipeline endpoint.
+    reader: PipelineReader,
     /// Set once the schema is known to be in place (at open, or at the first call when
     /// connecting lazily).
     schema: tokio::sync::OnceCell<()>,
@@ -86,29 +88,30 @@ impl TursoBackend {
             )
             .with_context("backend", "turso"));
         }
-        let url = config.url.replacen("libsql://", "https://", 1);
+        // Credentials leave the URL before any library sees it (libsql logs URLs).
+        let endpoint = crate::endpoint::normalize(&config.url, &config.auth_token)?;
         let connects = Arc::new(AtomicU64::new(0));
-        let mut builder =
-            libsql::Builder::new_remote(url.clone(), config.auth_token.expose().to_string());
-        let mut reader = None;
-        if url.starts_with("http://") || url.starts_with("https://") {
-            // One connector for libsql's requests and the pipeline reader alike: TLS for
-            // https (the platform's roots plus the configured CA), connects counted.
-            let connector =
-                CountingConnector::with_tls(connects.clone(), config.ca_certificate_pem.as_deref())
-                    .map_err(|e| {
-                        Error::invalid_input(Operation::Open, "the CA certificate cannot be used")
-                            .with_context("backend", "turso")
-                            .with_source(e)
-                    })?;
-            builder = builder.connector(connector.clone());
-            reader = Some(PipelineReader::new(
-                &url,
-                config.auth_token.clone(),
-                connector,
-                config.pool_size,
-            ));
-        }
+        // One connector for libsql's requests and the pipeline reader alike: TLS for https
+        // (the platform's roots plus the configured CA), connects counted.
+        let connector = CountingConnector::with_tls_roots(
+            connects.clone(),
+            config.ca_certificate_pem.as_deref(),
+            endpoint.tls,
+        )
+        .map_err(|e| {
+            Error::invalid_input(Operation::Open, "the CA certificate cannot be used")
+                .with_context("backend", "turso")
+                .with_source(e)
+        })?;
+        let builder =
+            libsql::Builder::new_remote(endpoint.url.clone(), endpoint.token.expose().to_string())
+                .connector(connector.clone());
+        let reader = PipelineReader::new(
+            &endpoint.url,
+            endpoint.token.clone(),
+            connector,
+            config.pool_size,
+        );
         let db = builder
             .build()
             .await
@@ -292,7 +295,8 @@ impl TursoBackend {
         .await
     }
 
-    /// Runs a read statement: over the pipeline endpoint when available, else via libsql.
+    /// Runs a statement that returns rows over the pipeline endpoint (one round trip, pooled
+    /// connections).
     pub(crate) async fn read_rows(
         &self,
         op: Operation,
@@ -300,30 +304,9 @@ impl TursoBackend {
         args: Vec<Arg>,
     ) -> Result<Vec<Vec<Option<Bytes>>>> {
         self.ensure_schema().await?;
-        if let Some(reader) = &self.shared.reader {
-            return self
-                .resilient(op, || reader.rows(op, statement, &args))
-                .await;
-        }
-        let params: Arc<Vec<Value>> = Arc::new(args.iter().map(to_value).collect());
-        self.call(op, |conn| {
-            let params = params.clone();
-            async move {
-                let mut rows = conn
-                    .query(statement, Params::Positional(params.to_vec()))
-                    .await?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().await? {
-                    let mut cells = Vec::with_capacity(2);
-                    for i in 0..row.column_count() {
-                        cells.push(blob(row.get_value(i)?));
-                    }
-                    out.push(cells);
-                }
-                Ok(out)
-            }
-        })
-        .await
+        let reader = &self.shared.reader;
+        self.resilient(op, || reader.rows(op, statement, &args))
+            .await
     }
 
     /// The deadline, retries with jittered backoff, and the breaker around one attempt `f`.
@@ -349,8 +332,15 @@ impl TursoBackend {
     {
         let r = &self.shared.config.resilience;
         let mut attempt = 1;
+        // Whether an earlier attempt may have reached the server: then the call's error must
+        // not claim its request was never sent, whatever the last attempt's says.
+        let mut sent_before = false;
         loop {
-            let permit = self.shared.breaker.admit(op)?;
+            let permit = match self.shared.breaker.admit(op) {
+                Ok(permit) => permit,
+                Err(e) if sent_before => return Err(maybe_sent(e)),
+                Err(e) => return Err(e),
+            };
             let err = match tokio::time::timeout(deadline, f()).await {
                 Ok(Ok(value)) => {
                     permit.success();
@@ -360,12 +350,70 @@ impl TursoBackend {
                 Err(_) => timeout(op, deadline),
             };
             permit.failure(err.is_transient());
+            let err = if sent_before { maybe_sent(err) } else { err };
+            sent_before |= !never_sent(&err);
             if !err.is_transient() || attempt >= r.max_attempts {
                 return Err(err.with_context("attempts", attempt));
             }
             tokio::time::sleep(r.backoff(attempt)).await;
             attempt += 1;
         }
+    }
+
+    /// One scan statement: live pairs in `(start, end)`, in key order, at most `limit`.
+    async fn scan_page(
+        &self,
+        start: Bound<&Bytes>,
+        end: Bound<&[u8]>,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        let limit = limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64);
+        let mut args = vec![self.ks_arg(), Arg::Integer(limit)];
+        let statement = match (start, end) {
+            (Bound::Unbounded, Bound::Unbounded) => sql::SCAN_ALL,
+            (Bound::Included(s), Bound::Unbounded) => {
+                args.push(Arg::Blob(s.clone()));
+                sql::SCAN_FROM_INCL
+            }
+            (Bound::Excluded(s), Bound::Unbounded) => {
+                args.push(Arg::Blob(s.clone()));
+                sql::SCAN_FROM_EXCL
+            }
+            (Bound::Unbounded, Bound::Included(e)) => {
+                args.push(Arg::Blob(Bytes::copy_from_slice(e)));
+                sql::SCAN_TO_INCL
+            }
+            (Bound::Unbounded, Bound::Excluded(e)) => {
+                args.push(Arg::Blob(Bytes::copy_from_slice(e)));
+                sql::SCAN_TO_EXCL
+            }
+            (start, end) => {
+                let (s_excl, s) = match start {
+                    Bound::Included(s) => (0, s),
+                    Bound::Excluded(s) => (1, s),
+                    Bound::Unbounded => unreachable!("handled above"),
+                };
+                let (e_excl, e) = match end {
+                    Bound::Included(e) => (0, e),
+                    Bound::Excluded(e) => (1, e),
+                    Bound::Unbounded => unreachable!("handled above"),
+                };
+                args.push(Arg::Blob(s.clone()));
+                args.push(Arg::Blob(Bytes::copy_from_slice(e)));
+                sql::SCAN_BETWEEN[s_excl][e_excl]
+            }
+        };
+        let rows = self.read_rows(Operation::Scan, statement, args).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let mut cells = row.into_iter();
+                match (cells.next(), cells.next()) {
+                    (Some(Some(k)), Some(Some(v))) => Some((k, v)),
+                    _ => None,
+                }
+            })
+            .collect())
     }
 
     pub(crate) fn ks_arg(&self) -> Arg {
@@ -403,7 +451,7 @@ impl TursoBackend {
         let stored = match &self.shared.reader {
             // A single row returns what it stored: one round trip over the pipeline endpoint
             // (libsql's `query` would describe the statement first).
-            Some(reader) if args.len() == sql::UPSERT_PARAMS => {
+            reader if args.len() == sql::UPSERT_PARAMS => {
                 let statement = sql::upsert(1);
                 let returned = self
                     .resilient(op, || reader.rows(op, &statement, &args))
@@ -420,7 +468,8 @@ impl TursoBackend {
             }
             _ => {
                 let rows = args.iter().map(to_value).collect();
-                self.write_rows_libsql(op, Arc::new(rows)).await?
+                self.write_rows_libsql(op, Arc::new(rows)).await?;
+                Vec::new()
             }
         };
         if let Some(max) = stored.iter().map(|(version, _)| *version).max() {
@@ -429,14 +478,10 @@ impl TursoBackend {
         Ok(stored.into_iter().map(|(_, deleted)| deleted).collect())
     }
 
-    /// [`write_rows`](Self::write_rows) through libsql: a single row with `RETURNING`
-    /// (`query`), several with `execute` (nothing returned: one round trip, as fast as
-    /// before arbitration), past [`UPSERT_ROWS_PER_STATEMENT`] rows in one transaction.
-    async fn write_rows_libsql(
-        &self,
-        op: Operation,
-        rows: Arc<Vec<Value>>,
-    ) -> Result<Vec<(i64, i64)>> {
+    /// A batch's rows through libsql's `execute` (nothing returned: one round trip when it
+    /// fits one statement), split past [`UPSERT_ROWS_PER_STATEMENT`] rows or about
+    /// `max_request_bytes` into statements of one transaction.
+    async fn write_rows_libsql(&self, op: Operation, rows: Arc<Vec<Value>>) -> Result<()> {
         // Statements of at most UPSERT_ROWS_PER_STATEMENT rows and about `max_request_bytes`
         // each (a row larger than that goes alone): sqld and proxies cap request sizes.
         let chunks = Arc::new(split_rows(
@@ -447,13 +492,7 @@ impl TursoBackend {
         self.call(op, |conn| {
             let (rows, chunks) = (rows.clone(), chunks.clone());
             async move {
-                let mut stored = Vec::new();
-                if rows.len() == sql::UPSERT_PARAMS {
-                    let result = conn
-                        .query(&sql::upsert(1), Params::Positional(rows.to_vec()))
-                        .await?;
-                    collect_stored(result, &mut stored).await?;
-                } else if chunks.len() == 1 {
+                if chunks.len() == 1 {
                     let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
                     conn.execute(&statement, Params::Positional(rows.to_vec()))
                         .await?;
@@ -467,7 +506,7 @@ impl TursoBackend {
                     }
                     tx.commit().await?;
                 }
-                Ok(stored)
+                Ok(())
             }
         })
         .await
@@ -482,14 +521,6 @@ fn to_value(arg: &Arg) -> Value {
         Arg::Integer(i) => Value::Integer(*i),
         Arg::Null => Value::Null,
     }
-}
-
-/// The `(version, deleted)` pairs an upsert's `RETURNING` hands back.
-async fn collect_stored(mut rows: libsql::Rows, out: &mut Vec<(i64, i64)>) -> libsql::Result<()> {
-    while let Some(row) = rows.next().await? {
-        out.push((row.get::<i64>(0)?, row.get::<i64>(1)?));
-    }
-    Ok(())
 }
 
 /// The first column of the first row, if any, as an integer.
@@ -567,17 +598,6 @@ impl Drop for Refresh<'_> {
     }
 }
 
-/// A column as the pipeline reader returns it: bytes, integers as decimal text, `None` for
-/// NULL.
-fn blob(value: Value) -> Option<Bytes> {
-    match value {
-        Value::Blob(b) => Some(Bytes::from(b)),
-        Value::Text(t) => Some(Bytes::from(t.into_bytes())),
-        Value::Integer(i) => Some(Bytes::from(i.to_string())),
-        _ => None,
-    }
-}
-
 impl fmt::Debug for TursoBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TursoBackend")
@@ -622,21 +642,32 @@ impl StorageBackend for TursoBackend {
         let mut chunks: Vec<&[Bytes]> = Vec::new();
         let (mut start, mut bytes) = (0, 0);
         for (i, key) in keys.iter().enumerate() {
-            if i > start && (i - start == KEYS_PER_STATEMENT || bytes + key.len() > cap) {
+            let size = wire_bytes(key.len());
+            if i > start && (i - start == KEYS_PER_STATEMENT || bytes + size > cap) {
                 chunks.push(&keys[start..i]);
                 (start, bytes) = (i, 0);
             }
-            bytes += key.len();
+            bytes += size;
         }
         if start < keys.len() {
             chunks.push(&keys[start..]);
         }
-        for chunk in chunks {
+        // A chunk whose answer is over the server's response limit (large values) is halved
+        // until it fits; one key always does (values are capped well under the limit).
+        while let Some(chunk) = chunks.pop() {
             let mut args = Vec::with_capacity(chunk.len() + 1);
             args.push(self.ks_arg());
             args.extend(chunk.iter().map(|k| Arg::Blob(k.clone())));
             let statement = sql::get_many(chunk.len());
-            for row in self.read_rows(Operation::GetMany, &statement, args).await? {
+            let rows = match self.read_rows(Operation::GetMany, &statement, args).await {
+                Err(e) if response_too_large(&e) && chunk.len() > 1 => {
+                    let (a, b) = chunk.split_at(chunk.len() / 2);
+                    chunks.extend([a, b]);
+                    continue;
+                }
+                other => other?,
+            };
+            for row in rows {
                 let mut cells = row.into_iter();
                 if let (Some(Some(k)), Some(Some(v))) = (cells.next(), cells.next()) {
                     found.insert(k, v);
@@ -673,63 +704,51 @@ impl StorageBackend for TursoBackend {
     }
 
     async fn scan(&self, range: KeyRange, limit: Option<usize>) -> Result<Vec<(Bytes, Bytes)>> {
-        let limit = limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64);
-        if range.is_empty() || limit == 0 {
+        if range.is_empty() || limit == Some(0) {
             return Ok(Vec::new());
         }
-        let mut args = vec![self.ks_arg(), Arg::Integer(limit)];
-        let bound = |b: &[u8]| Arg::Blob(Bytes::copy_from_slice(b));
-        let statement = match range.as_bounds() {
-            (Bound::Unbounded, Bound::Unbounded) => sql::SCAN_ALL,
-            (Bound::Included(s), Bound::Unbounded) => {
-                args.push(bound(s));
-                sql::SCAN_FROM_INCL
-            }
-            (Bound::Excluded(s), Bound::Unbounded) => {
-                args.push(bound(s));
-                sql::SCAN_FROM_EXCL
-            }
-            (Bound::Unbounded, Bound::Included(e)) => {
-                args.push(bound(e));
-                sql::SCAN_TO_INCL
-            }
-            (Bound::Unbounded, Bound::Excluded(e)) => {
-                args.push(bound(e));
-                sql::SCAN_TO_EXCL
-            }
-            (start, end) => {
-                let (s_excl, s) = match start {
-                    Bound::Included(s) => (0, s),
-                    Bound::Excluded(s) => (1, s),
-                    Bound::Unbounded => unreachable!("handled above"),
-                };
-                let (e_excl, e) = match end {
-                    Bound::Included(e) => (0, e),
-                    Bound::Excluded(e) => (1, e),
-                    Bound::Unbounded => unreachable!("handled above"),
-                };
-                args.push(bound(s));
-                args.push(bound(e));
-                sql::SCAN_BETWEEN[s_excl][e_excl]
-            }
-        };
-        let rows = self.read_rows(Operation::Scan, statement, args).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                let mut cells = row.into_iter();
-                match (cells.next(), cells.next()) {
-                    (Some(Some(k)), Some(Some(v))) => Some((k, v)),
-                    _ => None,
+        let (start, end) = range.as_bounds();
+        let mut start: Bound<Bytes> = start.map(Bytes::copy_from_slice);
+        let mut out = Vec::new();
+        // One statement when the answer fits the server's response limit. When it does not
+        // (large values), pages of halving row counts, each resuming after the last key read:
+        // each page is consistent, the whole then no longer one snapshot.
+        let mut page: Option<usize> = None;
+        loop {
+            let want = match (limit.map(|l| l - out.len()), page) {
+                (Some(left), Some(p)) => Some(left.min(p)),
+                (left, p) => left.or(p),
+            };
+            let rows = match self.scan_page(start.as_ref(), end, want).await {
+                Err(e) if response_too_large(&e) && want.is_none_or(|w| w > 1) => {
+                    page = Some(want.map_or(SCAN_FIRST_PAGE, |w| w / 2));
+                    continue;
                 }
-            })
-            .collect())
+                other => other?,
+            };
+            let full = want.is_some_and(|w| rows.len() == w);
+            if let Some((last, _)) = rows.last() {
+                start = Bound::Excluded(last.clone());
+            }
+            out.extend(rows);
+            if !full || limit.is_some_and(|l| out.len() >= l) || page.is_none() {
+                return Ok(out);
+            }
+        }
     }
 
     async fn flush(&self) -> Result<()> {
         // Every acknowledged write was committed by the server.
         Ok(())
     }
+}
+
+/// JSON around one argument on the wire (`{"type":"blob","base64":"…"}` and separators).
+const ARG_OVERHEAD: usize = 40;
+
+/// The bytes a blob argument of `len` bytes takes in a request: base64 plus its JSON.
+fn wire_bytes(len: usize) -> usize {
+    len.div_ceil(3) * 4 + ARG_OVERHEAD
 }
 
 /// Splits upsert parameters (`UPSERT_PARAMS` per row) into ranges of whole rows, each of at
@@ -739,9 +758,9 @@ fn split_rows(rows: &[Value], max_rows: usize, max_bytes: usize) -> Vec<std::ops
     let row_bytes = |row: &[Value]| -> usize {
         row.iter()
             .map(|v| match v {
-                Value::Blob(b) => b.len(),
-                Value::Text(t) => t.len(),
-                _ => 8,
+                Value::Blob(b) => wire_bytes(b.len()),
+                Value::Text(t) => t.len() + ARG_OVERHEAD,
+                _ => ARG_OVERHEAD,
             })
             .sum()
     };
@@ -786,8 +805,8 @@ mod split_tests {
             split_rows(&rows, 4, 1 << 20),
             vec![0..4 * p, 4 * p..8 * p, 8 * p..10 * p]
         );
-        // ~130 bytes a row: 3 rows fit 400 bytes.
-        let by_bytes = split_rows(&rows, 100, 400);
+        // ~420 bytes a row on the wire (base64 and JSON): 3 rows fit 1,300 bytes.
+        let by_bytes = split_rows(&rows, 100, 1_300);
         assert_eq!(by_bytes[0], 0..3 * p);
         assert_eq!(by_bytes.last().unwrap().end, 10 * p);
         // A row larger than the cap goes alone.

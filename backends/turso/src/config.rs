@@ -67,47 +67,8 @@ impl TursoConfig {
     /// and the values of query parameters named like a secret (`authToken`, `token`,
     /// `password`, `jwt`, `key`…). For logs and `Debug`.
     pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+        crate::endpoint::redact_url(&self.url)
     }
-}
-
-fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let mut out = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let authority = match authority.rsplit_once('@') {
-                Some((_, host)) => format!("<redacted>@{host}"),
-                None => authority.to_string(),
-            };
-            format!("{scheme}://{authority}{path}")
-        }
-        None => base.to_string(),
-    };
-    if let Some(query) = query {
-        let secret = |name: &str| {
-            let n = name.to_ascii_lowercase();
-            ["token", "auth", "password", "secret", "jwt", "key"]
-                .iter()
-                .any(|s| n.contains(s))
-        };
-        let parts: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if secret(name) => format!("{name}=<redacted>"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&parts.join("&"));
-    }
-    out
 }
 
 impl std::fmt::Debug for TursoConfig {
@@ -138,6 +99,7 @@ impl std::fmt::Debug for TursoConfig {
 #[cfg(test)]
 mod redaction_tests {
     use super::*;
+    use crate::endpoint::redact_url;
 
     #[test]
     fn credentials_in_a_url_never_show() {

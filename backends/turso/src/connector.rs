@@ -54,12 +54,19 @@ impl CountingConnector {
         connects: Arc<AtomicU64>,
         extra_ca_pem: Option<&[u8]>,
     ) -> Result<TlsCountingConnector, std::io::Error> {
+        Self::with_tls_roots(connects, extra_ca_pem, true)
+    }
+
+    /// [`with_tls`](Self::with_tls), loading the platform's roots only when `platform_roots`
+    /// (a plain-`http://` store never needs them; they are read from disk once per process).
+    pub fn with_tls_roots(
+        connects: Arc<AtomicU64>,
+        extra_ca_pem: Option<&[u8]>,
+        platform_roots: bool,
+    ) -> Result<TlsCountingConnector, std::io::Error> {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().unwrap_or_default() {
-            let _ = roots.add(cert);
-        }
-        if roots.is_empty() {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if platform_roots {
+            roots.extend(platform_root_certificates().iter().cloned());
         }
         if let Some(pem) = extra_ca_pem {
             let mut added = 0;
@@ -87,4 +94,21 @@ impl CountingConnector {
             .enable_http1()
             .wrap_connector(inner))
     }
+}
+
+/// The platform's trust anchors (or the bundled webpki roots when it has none), read once:
+/// loading them parses every file of the system's store, too slow to repeat per open.
+fn platform_root_certificates() -> &'static [rustls::pki_types::TrustAnchor<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<rustls::pki_types::TrustAnchor<'static>>> =
+        std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut store = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().unwrap_or_default() {
+            let _ = store.add(cert);
+        }
+        if store.is_empty() {
+            store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        store.roots
+    })
 }

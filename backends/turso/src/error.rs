@@ -7,6 +7,9 @@ use strata::{Error, ErrorKind, Operation};
 pub(crate) fn from_libsql(op: Operation, err: libsql::Error) -> Error {
     let text = err.to_string();
     let lower = text.to_ascii_lowercase();
+    if untrusted_certificate(&err) || lower.contains("invalid peer certificate") {
+        return untrusted(op).with_source(err);
+    }
     let (kind, transient, message): (ErrorKind, bool, String) = if lower.contains("status=401") {
         let why = if lower.contains("expired") {
             "the auth token has expired"
@@ -59,6 +62,40 @@ pub(crate) fn from_libsql(op: Operation, err: libsql::Error) -> Error {
         .with_source(err)
 }
 
+/// Whether `err`, or an error it wraps, is a TLS certificate the client does not trust.
+pub(crate) fn untrusted_certificate(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return matches!(tls, rustls::Error::InvalidCertificate(_));
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// The error for a server whose certificate is not trusted: not transient (retrying cannot
+/// make it trusted, and it must not trip the breaker as an outage would).
+pub(crate) fn untrusted(op: Operation) -> Error {
+    Error::new(
+        ErrorKind::Unexpected,
+        op,
+        "the server's TLS certificate is not trusted (a private CA needs ca_certificate_pem)",
+    )
+    .with_transient(false)
+    .with_context("backend", "turso")
+}
+
 /// The error for a call that hit its deadline.
 pub(crate) fn timeout(op: Operation, after: std::time::Duration) -> Error {
     Error::new(
@@ -73,16 +110,50 @@ pub(crate) fn timeout(op: Operation, after: std::time::Duration) -> Error {
 /// connection, an open circuit breaker): the server cannot have applied it.
 const NOT_SENT_KEY: &str = "request";
 const NOT_SENT_VALUE: &str = "not sent";
+const MAYBE_SENT_VALUE: &str = "may have been sent";
 
 /// Marks `err` as raised before its request was sent (see [`never_sent`]).
 pub fn not_sent(err: strata::Error) -> strata::Error {
     err.with_context(NOT_SENT_KEY, NOT_SENT_VALUE)
 }
 
+/// Marks `err` as the last of several attempts of which an earlier one may have reached the
+/// server: it overrides any [`not_sent`] mark (a refused retry after a timed-out attempt
+/// proves nothing about the first).
+pub(crate) fn maybe_sent(err: strata::Error) -> strata::Error {
+    if err
+        .context()
+        .iter()
+        .any(|(k, v)| *k == NOT_SENT_KEY && v == NOT_SENT_VALUE)
+    {
+        err.with_context(NOT_SENT_KEY, MAYBE_SENT_VALUE)
+    } else {
+        err
+    }
+}
+
 /// Whether `err` is known to have happened before its request left: a write that failed so
-/// was certainly not applied. Any other failure of a write may hide a commit.
+/// was certainly not applied. Any other failure of a write may hide a commit. (The last mark
+/// wins: see [`maybe_sent`].)
 pub fn never_sent(err: &strata::Error) -> bool {
     err.context()
         .iter()
-        .any(|(k, v)| *k == NOT_SENT_KEY && v == NOT_SENT_VALUE)
+        .rev()
+        .find(|(k, _)| *k == NOT_SENT_KEY)
+        .is_some_and(|(_, v)| v == NOT_SENT_VALUE)
+}
+
+#[cfg(test)]
+mod sent_tests {
+    use super::*;
+    use strata::{ErrorKind, Operation};
+
+    #[test]
+    fn a_may_have_been_sent_mark_overrides_not_sent() {
+        let err = || Error::new(ErrorKind::Unavailable, Operation::Put, "down");
+        assert!(!never_sent(&err()));
+        assert!(never_sent(&not_sent(err())));
+        assert!(!never_sent(&maybe_sent(not_sent(err()))));
+        assert!(!never_sent(&maybe_sent(err())));
+    }
 }

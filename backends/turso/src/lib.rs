@@ -34,6 +34,7 @@ mod backend;
 mod clock_file;
 mod config;
 mod connector;
+mod endpoint;
 mod error;
 pub mod hlc;
 mod pipeline;

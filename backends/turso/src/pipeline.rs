@@ -45,7 +45,7 @@ impl Arg {
 }
 
 /// A pooled HTTP client for statements over the pipeline endpoint.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct PipelineReader {
     client: Client<TlsCountingConnector, Body>,
     endpoint: Arc<str>,
@@ -53,6 +53,16 @@ pub(crate) struct PipelineReader {
     /// Open streams: each slot's baton, used by one read at a time.
     slots: Arc<[tokio::sync::Mutex<Option<String>>]>,
     next: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl std::fmt::Debug for PipelineReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineReader")
+            .field("endpoint", &crate::endpoint::redact_url(&self.endpoint))
+            .field("token", &self.token)
+            .field("streams", &self.slots.len())
+            .finish()
+    }
 }
 
 impl PipelineReader {
@@ -101,9 +111,17 @@ impl PipelineReader {
                 if had_stream
                     && !matches!(e.kind(), ErrorKind::Unauthorized | ErrorKind::Forbidden) =>
             {
-                // The stream may have expired on the server: once more on a fresh one.
+                // The stream may have expired on the server: once more on a fresh one. The
+                // first send may have been applied, whatever the second's error says.
                 *baton = None;
-                self.send(op, sql, args, &mut baton).await
+                let first_may_have_applied = !crate::error::never_sent(&e);
+                self.send(op, sql, args, &mut baton).await.map_err(|e| {
+                    if first_may_have_applied {
+                        crate::error::maybe_sent(e)
+                    } else {
+                        e
+                    }
+                })
             }
             other => other,
         }
@@ -131,6 +149,9 @@ impl PipelineReader {
             .body(Body::from(body.to_string()))
             .map_err(|e| unexpected(op, "cannot build the request").with_source(e))?;
         let response = self.client.request(request).await.map_err(|e| {
+            if crate::error::untrusted_certificate(&e) {
+                return crate::error::untrusted(op).with_source(e);
+            }
             let connect = e.is_connect();
             let err = Error::new(
                 ErrorKind::Unavailable,
@@ -165,6 +186,15 @@ impl PipelineReader {
             let message = first["error"]["message"]
                 .as_str()
                 .unwrap_or("unknown error");
+            let code = first["error"]["code"].as_str().unwrap_or("");
+            if code == "RESPONSE_TOO_LARGE" || message.contains("Response is too large") {
+                // The statement was read-only or applied: only its answer did not fit.
+                return Err(
+                    unexpected(op, "the answer exceeds the server's response limit")
+                        .with_context(LIMIT_KEY, RESPONSE_TOO_LARGE)
+                        .with_context("server", message),
+                );
+            }
             return Err(unexpected(op, "the remote database returned an error")
                 .with_context("server", message));
         }
@@ -181,6 +211,17 @@ impl PipelineReader {
             })
             .collect()
     }
+}
+
+const LIMIT_KEY: &str = "limit";
+const RESPONSE_TOO_LARGE: &str = "response size";
+
+/// Whether `err` is the server refusing to send an answer over its response limit (10 MB by
+/// default on sqld): the caller asks for less at a time.
+pub(crate) fn response_too_large(err: &Error) -> bool {
+    err.context()
+        .iter()
+        .any(|(k, v)| *k == LIMIT_KEY && v == RESPONSE_TOO_LARGE)
 }
 
 fn decode_cell(op: Operation, cell: &Json) -> Result<Option<Bytes>> {

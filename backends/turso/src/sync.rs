@@ -102,7 +102,7 @@ impl TursoBackend {
             }
         }
         let mut outcome = PushOutcome::default();
-        for chunk in records.chunks(PUSH_ROWS_PER_STATEMENT) {
+        for (i, chunk) in records.chunks(PUSH_ROWS_PER_STATEMENT).enumerate() {
             let mut args = Vec::with_capacity(chunk.len() * sql::UPSERT_PARAMS);
             for record in chunk {
                 args.extend([
@@ -119,9 +119,18 @@ impl TursoBackend {
                 ]);
             }
             let statement = sql::push(chunk.len());
+            // Past the first chunk, a failure leaves earlier chunks applied: the push as a
+            // whole may have been sent.
             let rows = self
                 .read_rows(Operation::WriteBatch, &statement, args)
-                .await?;
+                .await
+                .map_err(|e| {
+                    if i > 0 {
+                        crate::error::maybe_sent(e)
+                    } else {
+                        e
+                    }
+                })?;
             let applied: std::collections::HashSet<Bytes> = rows
                 .into_iter()
                 .filter_map(|mut row| row.swap_remove(0))
@@ -130,7 +139,10 @@ impl TursoBackend {
             let rest: Vec<&SyncRecord> =
                 chunk.iter().filter(|r| !applied.contains(&r.key)).collect();
             if !rest.is_empty() {
-                self.classify_unapplied(&rest, &mut outcome).await?;
+                // The chunk was applied in part: a failure here must not read as unsent.
+                self.classify_unapplied(&rest, &mut outcome)
+                    .await
+                    .map_err(crate::error::maybe_sent)?;
             }
         }
         Ok(outcome)
