@@ -330,3 +330,103 @@ async fn cancelled_probe_in_a_losing_select_branch_does_not_stick_the_breaker_op
 async fn cancelled_probe_by_dropping_a_put_future_does_not_stick_the_breaker_open() {
     breaker_recovers_after_a_cancelled_probe(Cancel::DroppedPut).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_retry_after_a_lost_attempt_does_not_claim_the_write_was_never_sent() {
+    // Attempt 1 of a put reaches the server, which may apply it, and its answer is lost (the
+    // link swallows the request, then drops). The server is then unreachable, so attempt 2's
+    // connect is refused. The call's error must not say "never sent": the sync layer would
+    // then read a replay's answer wrongly.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sqld = Sqld::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let swallow = std::sync::Arc::new(AtomicBool::new(false));
+    let (swallowed_tx, mut swallowed) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (kill, killed) = tokio::sync::watch::channel(false);
+    let upstream = sqld.port();
+    let link = tokio::spawn({
+        let swallow = swallow.clone();
+        async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (swallow, swallowed_tx, mut killed) =
+                    (swallow.clone(), swallowed_tx.clone(), killed.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let (mut a, mut b) = ([0u8; 16 * 1024], [0u8; 16 * 1024]);
+                    loop {
+                        tokio::select! {
+                            _ = killed.changed() => return,
+                            n = client.read(&mut a) => {
+                                let Ok(n @ 1..) = n else { return };
+                                if swallow.load(Ordering::SeqCst) {
+                                    let _ = swallowed_tx.send(());
+                                } else if server.write_all(&a[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                            n = server.read(&mut b) => {
+                                let Ok(n @ 1..) = n else { return };
+                                if client.write_all(&b[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    });
+    let resilience = ResilienceConfig {
+        timeout: Duration::from_secs(5),
+        max_attempts: 2,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(1),
+        ..ResilienceConfig::default()
+    };
+    let store = TursoBackend::builder(format!("http://127.0.0.1:{port}"))
+        .auth_token(sqld.token(Access::ReadWrite))
+        .resilience(resilience)
+        .open();
+    let store = tokio::time::timeout(Duration::from_secs(10), store)
+        .await
+        .expect("open within 10 s")
+        .unwrap();
+    // Every reader slot holds an open stream, so attempt 1 also retries on a fresh one.
+    for _ in 0..8 {
+        let get = tokio::time::timeout(Duration::from_secs(5), store.get(b"x"));
+        get.await.expect("a get within 5 s").unwrap();
+    }
+    swallow.store(true, Ordering::SeqCst);
+    let put = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .put(Bytes::from_static(b"k"), Bytes::from_static(b"v"))
+                .await
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(5), swallowed.recv())
+        .await
+        .expect("attempt 1 reaches the link within 5 s");
+    link.abort(); // later connects are refused …
+    let _ = link.await;
+    kill.send(true).unwrap(); // … and attempt 1's connection drops, unanswered
+    let err = tokio::time::timeout(Duration::from_secs(10), put)
+        .await
+        .expect("the put ends within 10 s")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        !strata_turso::never_sent(&err),
+        "attempt 1 may have been applied: {err:?}"
+    );
+}
