@@ -18,6 +18,7 @@ pub struct TlsProxy {
     ca_pem: String,
     accepted: Arc<AtomicU64>,
     handshakes: Arc<AtomicU64>,
+    requests: Arc<Requests>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -65,11 +66,13 @@ impl TlsProxy {
         let port = listener.local_addr().expect("proxy address").port();
         listener.set_nonblocking(true).expect("nonblocking");
         let (accepted, handshakes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let requests = Arc::new(Requests::default());
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("tls-proxy".into())
             .spawn({
-                let (accepted, handshakes) = (accepted.clone(), handshakes.clone());
+                let (accepted, handshakes, requests) =
+                    (accepted.clone(), handshakes.clone(), requests.clone());
                 move || {
                     let runtime = tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(1)
@@ -80,7 +83,7 @@ impl TlsProxy {
                         listener,
                         acceptor,
                         SocketAddr::from(([127, 0, 0, 1], upstream_port)),
-                        (accepted, handshakes),
+                        (accepted, handshakes, requests),
                         stopped,
                     ));
                 }
@@ -91,6 +94,7 @@ impl TlsProxy {
             ca_pem: ca.pem(),
             accepted,
             handshakes,
+            requests,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -115,13 +119,84 @@ impl TlsProxy {
     pub fn handshakes(&self) -> u64 {
         self.handshakes.load(Ordering::Relaxed)
     }
+
+    /// HTTP requests seen so far (each `POST ` that starts one).
+    pub fn requests(&self) -> u64 {
+        self.requests.count.load(Ordering::Relaxed)
+    }
+
+    /// The largest request seen so far, headers and body, in bytes.
+    pub fn largest_request(&self) -> u64 {
+        self.requests.largest.load(Ordering::Relaxed)
+    }
+}
+
+/// Requests counted on the decrypted client-to-server stream. The client only sends `POST`s
+/// whose bodies are JSON (binary data travels base64-encoded), so a `POST /` at the start of a
+/// line marks a request's start.
+#[derive(Default)]
+struct Requests {
+    count: AtomicU64,
+    largest: AtomicU64,
+}
+
+/// Tracks one connection's requests as its bytes pass: a request runs from one `POST /` to
+/// the next (or the connection's end).
+struct RequestScanner {
+    requests: Arc<Requests>,
+    /// The last bytes of the previous read (already counted), to find a mark split across
+    /// reads; shorter than the mark, so a whole mark is never found in it twice.
+    tail: Vec<u8>,
+    /// Bytes of the request in progress.
+    current: i64,
+}
+
+impl RequestScanner {
+    const MARK: &'static [u8] = b"POST /";
+
+    fn new(requests: Arc<Requests>) -> Self {
+        RequestScanner {
+            requests,
+            tail: Vec::new(),
+            current: 0,
+        }
+    }
+
+    fn observe(&mut self, chunk: &[u8]) {
+        let mut window = std::mem::take(&mut self.tail);
+        let mut uncounted = window.len() as i64;
+        window.extend_from_slice(chunk);
+        let mut i = 0;
+        while i + Self::MARK.len() <= window.len() {
+            if &window[i..i + Self::MARK.len()] == Self::MARK {
+                // Bytes before `i` end the previous request (a mark starting in the tail
+                // takes back bytes counted to it).
+                self.current += i as i64 - uncounted;
+                self.finish();
+                self.requests.count.fetch_add(1, Ordering::Relaxed);
+                uncounted = i as i64;
+                i += Self::MARK.len();
+            } else {
+                i += 1;
+            }
+        }
+        self.current += window.len() as i64 - uncounted;
+        let keep = (Self::MARK.len() - 1).min(window.len());
+        self.tail = window[window.len() - keep..].to_vec();
+    }
+
+    fn finish(&mut self) {
+        let bytes = u64::try_from(self.current).unwrap_or(0);
+        self.requests.largest.fetch_max(bytes, Ordering::Relaxed);
+        self.current = 0;
+    }
 }
 
 async fn serve(
     listener: std::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     upstream: SocketAddr,
-    (accepted, handshakes): (Arc<AtomicU64>, Arc<AtomicU64>),
+    (accepted, handshakes, requests): (Arc<AtomicU64>, Arc<AtomicU64>, Arc<Requests>),
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     let listener = TcpListener::from_std(listener).expect("tokio listener");
@@ -134,21 +209,59 @@ async fn serve(
             },
         };
         accepted.fetch_add(1, Ordering::Relaxed);
-        let (acceptor, handshakes) = (acceptor.clone(), handshakes.clone());
+        let (acceptor, handshakes, requests) =
+            (acceptor.clone(), handshakes.clone(), requests.clone());
         tokio::spawn(async move {
             let _ = client.set_nodelay(true);
-            let Ok(mut tls) = acceptor.accept(client).await else {
+            let Ok(tls) = acceptor.accept(client).await else {
                 return;
             };
             handshakes.fetch_add(1, Ordering::Relaxed);
             // sqld down: the client sees its connection closed, as with a real outage.
-            let Ok(mut server) = TcpStream::connect(upstream).await else {
+            let Ok(server) = TcpStream::connect(upstream).await else {
                 return;
             };
             let _ = server.set_nodelay(true);
-            let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            forward(tls, server, RequestScanner::new(requests)).await;
         });
     }
+}
+
+/// Copies both ways until either side closes, scanning the client's bytes for requests.
+async fn forward(
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+    server: TcpStream,
+    mut scanner: RequestScanner,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = tokio::io::split(tls);
+    let (mut server_read, mut server_write) = server.into_split();
+    let scanner = &mut scanner;
+    let upstream = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    scanner.observe(&buf[..n]);
+                    if server_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let downstream = async {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    // Either direction ending ends the connection, as a proxy closing it would.
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
+    scanner.finish();
 }
 
 impl Drop for TlsProxy {
@@ -159,5 +272,31 @@ impl Drop for TlsProxy {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_and_sized_across_split_reads() {
+        let requests = Arc::new(Requests::default());
+        let mut scanner = RequestScanner::new(requests.clone());
+        let stream =
+            b"POST /v3/pipeline HTTP/1.1\r\n\r\n{\"a\":1}POST /v3/pipeline HTTP/1.1\r\n\r\n{}";
+        // Every split point, including inside a mark.
+        for cut in 0..stream.len() {
+            let requests = Arc::new(Requests::default());
+            let mut s = RequestScanner::new(requests.clone());
+            s.observe(&stream[..cut]);
+            s.observe(&stream[cut..]);
+            s.finish();
+            assert_eq!(requests.count.load(Ordering::Relaxed), 2, "cut {cut}");
+            assert_eq!(requests.largest.load(Ordering::Relaxed), 37, "cut {cut}");
+        }
+        scanner.observe(stream);
+        scanner.finish();
+        assert_eq!(requests.count.load(Ordering::Relaxed), 2);
     }
 }

@@ -166,7 +166,19 @@ async fn batches_and_reads_larger_than_the_request_cap_are_split_and_stay_whole(
     for (i, k) in keys.iter().enumerate() {
         batch.put(k.clone(), Bytes::from(vec![i as u8; 100 * 1024]));
     }
+    let requests = proxy.requests();
     bounded("batch", store.write_batch(batch)).await.unwrap();
+    // Split: at least 16 requests, none much over the cap (headers, the SQL text).
+    assert!(
+        proxy.requests() - requests >= 16,
+        "{} requests",
+        proxy.requests() - requests
+    );
+    assert!(
+        proxy.largest_request() <= 256 * 1024 + 16 * 1024,
+        "a request of {} bytes under a 256 KiB cap",
+        proxy.largest_request()
+    );
     let got = bounded("get_many", store.get_many(&keys)).await.unwrap();
     for (i, v) in got.iter().enumerate() {
         assert_eq!(
@@ -178,8 +190,16 @@ async fn batches_and_reads_larger_than_the_request_cap_are_split_and_stay_whole(
     let many: Vec<Bytes> = (0..3_000)
         .map(|i| Bytes::from(format!("{i:0200}")))
         .collect();
+    let requests = proxy.requests();
     let got = bounded("get_many", store.get_many(&many)).await.unwrap();
     assert!(got.iter().all(Option::is_none));
+    // 3,000 keys of 200 bytes: ~800 KiB of base64, at least 3 requests under the cap.
+    assert!(
+        proxy.requests() - requests >= 3,
+        "{} requests",
+        proxy.requests() - requests
+    );
+    assert!(proxy.largest_request() <= 256 * 1024 + 16 * 1024);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,13 +217,22 @@ async fn calls_after_an_idle_past_the_servers_stream_expiry_succeed() {
         bounded("put", store.put("k".into(), "v".into()))
             .await
             .unwrap();
-        bounded("get", store.get(b"k")).await.unwrap();
+        // Every reader slot gets a stream (round robin over the pool's 4).
+        for _ in 0..8 {
+            bounded("get", store.get(b"k")).await.unwrap();
+        }
     }
+    let restarts = [tls.stream_restarts(), plain.stream_restarts()];
     tokio::time::sleep(Duration::from_secs(12)).await;
-    for store in [&tls, &plain] {
+    for (store, before) in [&tls, &plain].into_iter().zip(restarts) {
         assert_eq!(
             bounded("get", store.get(b"k")).await.unwrap().as_deref(),
             Some(&b"v"[..])
+        );
+        // The stream had expired: the read found it gone and went on a fresh one.
+        assert!(
+            store.stream_restarts() > before,
+            "the idle outlived the stream"
         );
         bounded("put", store.put("k2".into(), "v2".into()))
             .await

@@ -255,6 +255,13 @@ impl TursoBackend {
         self.shared.connects.load(Ordering::Relaxed)
     }
 
+    /// Reads (and single writes) re-sent on a fresh hrana stream because the pooled one had
+    /// failed — most often expired by the server after about 10 s idle. Each was retried
+    /// transparently; a steady climb under load means streams are breaking.
+    pub fn stream_restarts(&self) -> u64 {
+        self.shared.reader.stream_restarts()
+    }
+
     /// Whether the circuit breaker is currently failing calls fast.
     pub fn is_circuit_open(&self) -> bool {
         self.shared.breaker.is_open()

@@ -53,6 +53,8 @@ pub(crate) struct PipelineReader {
     /// Open streams: each slot's baton, used by one read at a time.
     slots: Arc<[tokio::sync::Mutex<Option<String>>]>,
     next: Arc<std::sync::atomic::AtomicUsize>,
+    /// Statements re-sent on a fresh stream after the slot's stream failed.
+    restarts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for PipelineReader {
@@ -85,7 +87,14 @@ impl PipelineReader {
             token,
             slots: slots.into(),
             next: Arc::default(),
+            restarts: Arc::default(),
         }
+    }
+
+    /// Statements re-sent on a fresh stream because the slot's stream had failed (expired on
+    /// the server after an idle, most often).
+    pub(crate) fn stream_restarts(&self) -> u64 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs one statement; returns its rows as raw byte columns (`None` for NULL; integers
@@ -114,6 +123,8 @@ impl PipelineReader {
                 // The stream may have expired on the server: once more on a fresh one. The
                 // first send may have been applied, whatever the second's error says.
                 *baton = None;
+                self.restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let first_may_have_applied = !crate::error::never_sent(&e);
                 self.send(op, sql, args, &mut baton).await.map_err(|e| {
                     if first_may_have_applied {
