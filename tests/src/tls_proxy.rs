@@ -105,6 +105,11 @@ impl TlsProxy {
         format!("https://localhost:{}", self.port)
     }
 
+    /// `https://127.0.0.1:PORT` (the certificate names the address too).
+    pub fn url_by_address(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
     /// The CA certificate the server's certificate is signed by, as PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
