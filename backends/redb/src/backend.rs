@@ -1,4 +1,4 @@
-//! `RedbBackend`: the handle users hold, reads on the blocking pool, writes via the writer.
+//! `RedbBackend`: the handle users hold, reads via the reader threads, writes via the writer.
 
 use std::fmt;
 use std::future::Future;
@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
-use redb::{Database, ReadableDatabase, TableError};
+use redb::Database;
 use strata::validate::{check_batch, check_key, check_keyspace_name, check_put};
 use strata::{
     BatchOp, Capabilities, DEFAULT_KEYSPACE, Error, ErrorKind, KeyRange, Operation, Result,
@@ -19,16 +19,17 @@ use crate::blocking;
 use crate::config::{RedbBuilder, RedbConfig};
 use crate::error::{WriterFault, redb_error, writer_gone};
 use crate::stats::{RedbStats, WriterCounters};
-use crate::writer::{self, Request, WriterConfig, table_def};
+use crate::writer::{self, Request, WriterConfig};
 
 /// Prefix of the redb tables holding keyspaces; other prefixes are kept for internal tables.
 const KEYSPACE_TABLE_PREFIX: &str = "kv.";
 
 /// A key-value store in one redb file: local, crash-safe, ordered.
 ///
-/// Reads run on tokio's blocking pool; all writes go through one writer thread that gathers
-/// concurrent writes into one transaction (group commit) and fsyncs as the [`SyncMode`]
-/// says. No redb call ever runs on an async runtime's worker thread.
+/// Reads run on the store's reader threads, which keep a read transaction open until the
+/// next commit; all writes go through one writer thread that gathers concurrent writes into
+/// one transaction (group commit) and fsyncs as the [`SyncMode`] says. No redb call ever runs
+/// on an async runtime's worker thread.
 ///
 /// Clones and [`keyspace`](StorageBackend::keyspace) handles share the file. The file closes
 /// when the last handle is dropped: the writer makes pending commits durable first (a clean
@@ -45,6 +46,8 @@ struct Shared {
     db: Option<Arc<Database>>,
     requests: Option<Sender<Request>>,
     writer: Option<JoinHandle<()>>,
+    /// Stopped before the writer: they hold the database too.
+    readers: crate::reader::Readers,
     caps: Capabilities,
     config: RedbConfig,
     counters: Arc<WriterCounters>,
@@ -187,6 +190,16 @@ impl RedbBackend {
                 Error::unexpected(Operation::Open, "cannot start the redb writer thread")
                     .with_source(e)
             })?;
+        let readers = crate::reader::Readers::start(
+            &db,
+            &counters,
+            config.reader_threads,
+            config.reader_spin,
+        )
+        .map_err(|e| {
+            Error::unexpected(Operation::Open, "cannot start the redb reader threads")
+                .with_source(e)
+        })?;
         let caps = Capabilities {
             max_key_size: config.max_key_size,
             max_value_size: config.max_value_size,
@@ -203,6 +216,7 @@ impl RedbBackend {
             db: Some(db),
             requests: Some(tx),
             writer: Some(writer),
+            readers,
             caps,
             config,
         };
@@ -368,27 +382,20 @@ impl RedbBackend {
         }
     }
 
-    /// Runs a read closure against this keyspace's table on the blocking pool.
+    /// Runs a read closure against this keyspace's table on a reader thread, in the latest
+    /// published snapshot.
     async fn read<T, F>(&self, op: Operation, f: F) -> Result<T>
     where
-        F: FnOnce(Option<&redb::ReadOnlyTable<&'static [u8], &'static [u8]>>) -> Result<T>
-            + Send
-            + 'static,
+        F: FnOnce(Option<&crate::reader::ReadTable>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.db();
-        let table = self.table.clone();
-        let result = blocking::run(op, move || {
-            let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-            match txn.open_table(table_def(&table)) {
-                Ok(t) => f(Some(&t)),
-                Err(TableError::TableDoesNotExist(_)) => f(None),
-                Err(e) => Err(redb_error(op, e)),
-            }
-        })
-        .await
-        .and_then(|inner| inner)
-        .map_err(|e| e.with_operation(op));
+        let spin = self.shared.config.caller_spin;
+        let result = self
+            .shared
+            .readers
+            .run(op, self.table.clone(), spin, f)
+            .await
+            .map_err(|e| e.with_operation(op));
         self.note_damage(&result);
         result
     }
@@ -429,6 +436,7 @@ impl Shared {
     /// Hands the last database reference to the writer, closes its channel, and waits: once
     /// the join returns, pending commits are durable and the file lock is released.
     fn stop_writer(&mut self) -> Result<()> {
+        self.readers.stop();
         self.db.take();
         self.requests.take();
         match self.writer.take().map(JoinHandle::join) {

@@ -17,6 +17,12 @@ pub const DEFAULT_WRITER_SPIN: Duration = Duration::from_micros(50);
 /// Default active wait of a lone writer for a commit that does not fsync.
 pub const DEFAULT_CALLER_SPIN: Duration = Duration::from_micros(50);
 
+/// Default number of reader threads.
+pub const DEFAULT_READER_THREADS: usize = 2;
+
+/// Default time a reader thread spins for the next read before parking.
+pub const DEFAULT_READER_SPIN: Duration = Duration::from_micros(50);
+
 /// Default longest wait for more writers to join a group about to be fsynced.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_micros(200);
 
@@ -36,11 +42,19 @@ pub struct RedbConfig {
     /// How long the writer spins for the next write before sleeping; trades a little CPU for
     /// lower latency of back-to-back writes. Default: [`DEFAULT_WRITER_SPIN`].
     pub writer_spin: Duration,
-    /// How long a lone writer's `put` waits actively for its answer before parking, in the
-    /// modes whose commits do not fsync every time (not `Full`). Parking and waking a thread
-    /// costs more than such a commit; this blocks the caller's thread for at most this long.
-    /// Default: [`DEFAULT_CALLER_SPIN`]; zero never spins.
+    /// How long a lone caller waits actively for its answer before parking: a read, or a
+    /// write in the modes whose commits do not fsync every time (not `Full`). Parking and
+    /// waking a thread costs more than such a read or commit; this blocks the caller's thread
+    /// for at most this long, and only when no other read (or write) is in flight. Default:
+    /// [`DEFAULT_CALLER_SPIN`]; zero never spins.
     pub caller_spin: Duration,
+    /// Threads serving reads, each keeping a read transaction and its open tables until the
+    /// next commit (so reads skip the blocking pool and the per-read transaction). Default:
+    /// [`DEFAULT_READER_THREADS`]; at least 1.
+    pub reader_threads: usize,
+    /// How long an idle reader thread spins for the next read before parking. Default:
+    /// [`DEFAULT_READER_SPIN`]; zero parks at once.
+    pub reader_spin: Duration,
     /// Longest wait, before an fsync, for the writers of the previous group to join this one.
     /// Only happens when the previous group was larger than what is queued, so a lone writer
     /// never waits. Default: [`DEFAULT_GROUP_WAIT`].
@@ -79,6 +93,8 @@ impl RedbConfig {
             writer_spin: DEFAULT_WRITER_SPIN,
             group_wait: DEFAULT_GROUP_WAIT,
             caller_spin: DEFAULT_CALLER_SPIN,
+            reader_threads: DEFAULT_READER_THREADS,
+            reader_spin: DEFAULT_READER_SPIN,
             max_key_size: DEFAULT_MAX_KEY_SIZE,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             create_over_empty_file: false,
@@ -101,6 +117,9 @@ impl RedbConfig {
             && i.is_zero()
         {
             return bad("SyncMode::Normal interval must be positive");
+        }
+        if self.reader_threads == 0 || self.reader_threads > 64 {
+            return bad("reader_threads must be between 1 and 64");
         }
         if self.max_group_size == 0 {
             return bad("max_group_size must be at least 1");
@@ -179,9 +198,23 @@ impl RedbBuilder {
         self
     }
 
-    /// Sets how long a lone writer waits actively for a non-fsync commit (default 50 µs).
+    /// Sets how long a lone caller waits actively for a read or a non-fsync commit (default
+    /// 50 µs; zero never spins).
     pub fn caller_spin(mut self, spin: Duration) -> Self {
         self.config.caller_spin = spin;
+        self
+    }
+
+    /// Sets the number of reader threads (default 2; see [`RedbConfig::reader_threads`]).
+    pub fn reader_threads(mut self, n: usize) -> Self {
+        self.config.reader_threads = n;
+        self
+    }
+
+    /// Sets how long an idle reader thread spins before parking (default 50 µs; zero parks
+    /// at once).
+    pub fn reader_spin(mut self, spin: Duration) -> Self {
+        self.config.reader_spin = spin;
         self
     }
 

@@ -30,6 +30,7 @@ mod blocking;
 mod checksum;
 mod config;
 mod error;
+mod reader;
 mod stats;
 mod storage;
 mod sync_policy;
@@ -39,7 +40,7 @@ mod writer;
 pub use backend::RedbBackend;
 pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_CALLER_SPIN, DEFAULT_GROUP_WAIT, DEFAULT_MAX_GROUP_SIZE,
-    DEFAULT_WRITER_SPIN, RedbBuilder, RedbConfig,
+    DEFAULT_READER_SPIN, DEFAULT_READER_THREADS, DEFAULT_WRITER_SPIN, RedbBuilder, RedbConfig,
 };
 pub use stats::RedbStats;
 pub use transact::{Snapshot, TableRef, Txn};

@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub(crate) struct WriterCounters {
     commits: AtomicU64,
+    /// Commits visible to new read transactions; bumped after each commit returns and before
+    /// its writers are answered (the reader threads' snapshot check, see `reader.rs`).
+    published: AtomicU64,
     fsyncs: AtomicU64,
     writes: AtomicU64,
     groups: AtomicU64,
@@ -21,10 +24,16 @@ impl WriterCounters {
     }
 
     pub(crate) fn record_commit(&self, fsynced: bool) {
+        self.published.fetch_add(1, Ordering::Release);
         self.commits.fetch_add(1, Ordering::Relaxed);
         if fsynced {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Commits published so far (see `published`).
+    pub(crate) fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
     }
 
     pub(crate) fn snapshot(&self) -> RedbStats {

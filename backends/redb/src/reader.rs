@@ -1,0 +1,238 @@
+//! Reader threads: the read path without tokio's blocking pool.
+//!
+//! Handing each read to `spawn_blocking` and opening a read transaction and a table for it
+//! cost ~30× the read itself. Here a few threads owned by the store serve reads from a
+//! channel. Each keeps one read transaction and the tables it opened, and serves every read
+//! from them until the writer publishes a commit — so queued reads share one snapshot and
+//! pay for none of it. Read-your-writes holds because the writer counts a commit as published
+//! before it answers the write, and a reader checks that count before every read: a read sent
+//! after a write's answer always sees a count past its snapshot and begins a new one.
+//!
+//! A reader spins briefly for the next read before parking, and drops its snapshot when it
+//! parks: an idle snapshot would pin pages the writer could otherwise reuse. No redb call ever
+//! runs on a runtime worker; a panic inside redb becomes an error (see `blocking::catch`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use redb::{Database, ReadTransaction, ReadableDatabase, TableError};
+use strata::{Error, Operation, Result};
+use tokio::sync::oneshot;
+
+use crate::error::redb_error;
+use crate::stats::WriterCounters;
+use crate::writer::table_def;
+
+/// A keyspace's table as a reader sees it.
+pub(crate) type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// One read, run on a reader thread against its snapshot.
+type Job = Box<dyn FnOnce(&mut ReaderSnapshot) + Send>;
+
+/// A reader thread's read transaction and the tables opened in it.
+pub(crate) struct ReaderSnapshot {
+    db: Arc<Database>,
+    counters: Arc<WriterCounters>,
+    /// The published-commit count when `txn` began.
+    published: u64,
+    txn: Option<ReadTransaction>,
+    /// `None`: the table does not exist in this snapshot.
+    tables: HashMap<Arc<str>, Option<ReadTable>>,
+}
+
+impl ReaderSnapshot {
+    /// `table` as of the latest published commit: the cached snapshot if nothing was
+    /// committed since it began, else a new one.
+    fn table(&mut self, op: Operation, table: &Arc<str>) -> Result<Option<&ReadTable>> {
+        let published = self.counters.published();
+        if self.txn.is_none() || self.published != published {
+            self.release();
+            // Read the count first: a commit landing in between only makes the next read
+            // refresh once more.
+            self.txn = Some(self.db.begin_read().map_err(|e| redb_error(op, e))?);
+            self.published = published;
+        }
+        if !self.tables.contains_key(table) {
+            let txn = self.txn.as_ref().expect("begun above");
+            let opened = match txn.open_table(table_def(table)) {
+                Ok(t) => Some(t),
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(redb_error(op, e)),
+            };
+            self.tables.insert(table.clone(), opened);
+        }
+        Ok(self.tables.get(table).and_then(Option::as_ref))
+    }
+
+    /// Drops the snapshot (its tables first).
+    fn release(&mut self) {
+        self.tables.clear();
+        self.txn = None;
+    }
+}
+
+/// The store's reader threads and the channel feeding them.
+pub(crate) struct Readers {
+    jobs: Option<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    /// Reads sent and not yet answered: a caller spins for its answer only when alone.
+    in_flight: AtomicUsize,
+}
+
+impl Readers {
+    /// Starts `threads` readers (at least one), each spinning `spin` for work before parking.
+    pub(crate) fn start(
+        db: &Arc<Database>,
+        counters: &Arc<WriterCounters>,
+        threads: usize,
+        spin: Duration,
+    ) -> std::io::Result<Self> {
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let mut handles = Vec::with_capacity(threads.max(1));
+        for i in 0..threads.max(1) {
+            let snapshot = ReaderSnapshot {
+                db: db.clone(),
+                counters: counters.clone(),
+                published: 0,
+                txn: None,
+                tables: HashMap::new(),
+            };
+            let queue = queue.clone();
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("strata-redb-reader-{i}"))
+                    .spawn(move || serve(snapshot, queue, spin))?,
+            );
+        }
+        Ok(Readers {
+            jobs: Some(jobs),
+            threads: handles,
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs `f` on a reader against `table` in the latest published snapshot (`None` if the
+    /// table does not exist there). When this is the only read in flight, the caller waits
+    /// actively for up to `spin` before parking: the answer usually comes back in about a
+    /// microsecond, less than parking and waking a task costs.
+    pub(crate) async fn run<T, F>(
+        &self,
+        op: Operation,
+        table: Arc<str>,
+        spin: Duration,
+        f: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(Option<&ReadTable>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, mut answer) = oneshot::channel();
+        let job: Job = Box::new(move |snapshot: &mut ReaderSnapshot| {
+            let result = crate::blocking::catch(op, || f(snapshot.table(op, &table)?))
+                .and_then(|inner| inner);
+            if result.is_err() {
+                // After an error (a panic inside redb above all) start afresh.
+                snapshot.release();
+            }
+            let _ = reply.send(result);
+        });
+        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
+        let _in_flight = Leave(&self.in_flight);
+        let gone = || {
+            Error::new(
+                strata::ErrorKind::Closed,
+                op,
+                "the store's reader threads have stopped",
+            )
+            .with_context("backend", "redb")
+        };
+        self.jobs
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(job)
+            .map_err(|_| gone())?;
+        if alone && !spin.is_zero() {
+            let until = Instant::now() + spin;
+            loop {
+                match answer.try_recv() {
+                    Ok(result) => return result,
+                    Err(oneshot::error::TryRecvError::Closed) => return Err(gone()),
+                    Err(oneshot::error::TryRecvError::Empty) if Instant::now() >= until => break,
+                    Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                }
+            }
+        }
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Stops the readers and waits for them: they hold the database, which must be released
+    /// before the writer can close the file.
+    pub(crate) fn stop(&mut self) {
+        self.jobs.take();
+        let me = std::thread::current().id();
+        for thread in self.threads.drain(..) {
+            // A read's closure could hold the last handle; a thread cannot join itself.
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Decrements the in-flight count when the read ends or is dropped.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A reader thread: serves jobs until the channel closes.
+fn serve(mut snapshot: ReaderSnapshot, queue: Receiver<Job>, spin: Duration) {
+    loop {
+        let job = match queue.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => match spin_for(&queue, spin) {
+                Some(job) => job,
+                None => {
+                    // Idle: let go of the snapshot before parking.
+                    snapshot.release();
+                    match queue.recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    }
+                }
+            },
+        };
+        job(&mut snapshot);
+    }
+    snapshot.release();
+}
+
+/// The next job if one arrives within `spin`.
+fn spin_for(queue: &Receiver<Job>, spin: Duration) -> Option<Job> {
+    if spin.is_zero() {
+        return None;
+    }
+    let until = Instant::now() + spin;
+    loop {
+        match queue.try_recv() {
+            Ok(job) => return Some(job),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() >= until => return None,
+            Err(TryRecvError::Empty) => std::hint::spin_loop(),
+        }
+    }
+}
