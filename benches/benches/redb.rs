@@ -139,6 +139,47 @@ fn bench_get(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_scan(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scan100");
+    group.throughput(Throughput::Elements(100));
+    let dir = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    let store = rt
+        .block_on(
+            RedbBackend::builder(dir.path().join("s.redb"))
+                .sync_mode(SyncMode::Off)
+                .open(),
+        )
+        .unwrap();
+    let raw = RawRedb::create(&dir.path().join("raw.redb"));
+    let value = vec![7u8; VALUE_LEN];
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..10_000).map(|n| (key(n), value.clone())).collect();
+    let mut batch = WriteBatch::new();
+    for (k, v) in &entries {
+        batch.put(k.clone(), v.clone());
+    }
+    rt.block_on(store.write_batch(batch)).unwrap();
+    raw.put_batch(&entries, Durability::Immediate);
+    let counter = AtomicU64::new(0);
+    group.bench_function("strata", |b| {
+        b.to_async(&rt).iter(|| {
+            let start = key(counter.fetch_add(7919, Ordering::Relaxed) % 9_900);
+            let store = &store;
+            async move {
+                let range = strata::KeyRange::from_key(start);
+                assert_eq!(store.scan(range, Some(100)).await.unwrap().len(), 100)
+            }
+        })
+    });
+    group.bench_function("raw", |b| {
+        b.iter(|| {
+            let start = key(counter.fetch_add(7919, Ordering::Relaxed) % 9_900);
+            assert_eq!(raw.scan(&start, 100).len(), 100)
+        })
+    });
+    group.finish();
+}
+
 fn bench_batch(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch1000");
     group.throughput(Throughput::Elements(1000));
@@ -237,6 +278,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_put, bench_get, bench_batch, bench_group_commit
+    targets = bench_put, bench_get, bench_scan, bench_batch, bench_group_commit
 }
 criterion_main!(benches);

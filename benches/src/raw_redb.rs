@@ -50,4 +50,19 @@ impl RawRedb {
         let table = txn.open_table(TABLE).unwrap();
         table.get(key).unwrap().map(|v| v.value().to_vec())
     }
+
+    /// Up to `limit` pairs from `start` on, copied out as an application would.
+    pub fn scan(&self, start: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let txn = self.db.begin_read().unwrap();
+        let table = txn.open_table(TABLE).unwrap();
+        table
+            .range(start..)
+            .unwrap()
+            .take(limit)
+            .map(|entry| {
+                let (k, v) = entry.unwrap();
+                (k.value().to_vec(), v.value().to_vec())
+            })
+            .collect()
+    }
 }

@@ -581,19 +581,23 @@ impl StorageBackend for RedbBackend {
                 return Ok(Vec::new());
             };
             let op = Operation::Scan;
-            let mut out = Vec::new();
+            let mut out = crate::arena::PairArena::with_capacity(limit);
             for entry in table
                 .range::<&[u8]>(range.as_bounds())
                 .map_err(|e| redb_error(op, e))?
             {
                 let (k, v) = entry.map_err(|e| redb_error(op, e))?;
-                let value = stored_value(checksums, op, k.value(), v.value())?;
-                out.push((Bytes::copy_from_slice(k.value()), value));
+                let value = if checksums {
+                    crate::checksum::checked(op, k.value(), v.value())?
+                } else {
+                    v.value()
+                };
+                out.push(k.value(), value);
                 if out.len() >= limit {
                     break;
                 }
             }
-            Ok(out)
+            Ok(out.finish())
         })
         .await
     }

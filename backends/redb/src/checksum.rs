@@ -44,6 +44,11 @@ pub(crate) fn seal(key: &[u8], value: &[u8]) -> Vec<u8> {
 
 /// The value inside `stored` (read under `key`), or `Corrupted` if its checksum is wrong.
 pub(crate) fn unseal(op: Operation, key: &[u8], stored: &[u8]) -> Result<Bytes> {
+    checked(op, key, stored).map(Bytes::copy_from_slice)
+}
+
+/// [`unseal`] without the copy: the value's bytes inside `stored`.
+pub(crate) fn checked<'a>(op: Operation, key: &[u8], stored: &'a [u8]) -> Result<&'a [u8]> {
     let corrupted = || {
         Error::new(
             ErrorKind::Corrupted,
@@ -59,7 +64,7 @@ pub(crate) fn unseal(op: Operation, key: &[u8], stored: &[u8]) -> Result<Bytes> 
     if sum(key, value) != expected {
         return Err(corrupted());
     }
-    Ok(Bytes::copy_from_slice(value))
+    Ok(value)
 }
 
 /// Reads (or, for a new store, records) whether this store's values carry checksums; a new

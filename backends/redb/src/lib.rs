@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod arena;
 mod backend;
 mod blocking;
 mod checksum;
