@@ -240,3 +240,45 @@ async fn a_delete_cancelled_midway_leaves_nothing_untracked() {
     gate.pause_deletes.store(false, Ordering::SeqCst);
     assert_bounded_from_now_on(&bounded, &gate, "delete cancelled").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_through_bounded_share_the_tiers_group_commits() {
+    // No lock is held across the inner write, so 32 writers reach redb's writer together and
+    // share its fsyncs (under `Full`, one per group) instead of queueing behind one another.
+    let dir = tempfile::tempdir().unwrap();
+    let redb = strata_redb::RedbBackend::builder(dir.path().join("b.redb"))
+        .sync_mode(strata::SyncMode::Full)
+        .open();
+    let redb = tokio::time::timeout(PATIENCE, redb).await.unwrap().unwrap();
+    let bounded = Bounded::open(redb, PolicyConfig::entries(10_000), &[]);
+    let bounded = Arc::new(
+        tokio::time::timeout(PATIENCE, bounded)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let bounded = bounded.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let key = Bytes::from(format!("k{t}-{i}"));
+                bounded.put(key, Bytes::from_static(b"v")).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("writers finish in time")
+            .unwrap();
+    }
+    let stats = bounded.get_ref().stats();
+    assert_eq!(stats.writes, 640);
+    assert!(
+        stats.mean_group_size() >= 2.0 && stats.fsyncs < 320,
+        "640 puts took {} groups and {} fsyncs: writes through Bounded did not group",
+        stats.groups,
+        stats.fsyncs
+    );
+}

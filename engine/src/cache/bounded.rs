@@ -164,7 +164,7 @@ impl<B: StorageBackend> Bounded<B> {
         let by_bytes = config.max_entries == u64::MAX || config.max_weight != config.max_entries;
         let shared = Arc::new(Shared {
             // One hit buffer is enough: hits here follow a read of the inner backend.
-            driver: PolicyDriver::new(config, 1),
+            driver: PolicyDriver::new(config),
             orphans: Mutex::new(Orphans::default()),
             registry: Mutex::new(Registry {
                 handles: Vec::new(),

@@ -65,6 +65,11 @@ impl<K> Slab<K> {
         node
     }
 
+    /// The node at `id`, if that slot is live (an id noted earlier may be gone).
+    pub(crate) fn try_get(&self, id: NodeId) -> Option<&Node<K>> {
+        self.nodes.get(id as usize).and_then(Option::as_ref)
+    }
+
     pub(crate) fn get(&self, id: NodeId) -> &Node<K> {
         self.nodes[id as usize].as_ref().expect("live node")
     }

@@ -7,35 +7,42 @@
 //!
 //! - **The key hash** ([`key_hash`]): inserts and misses carry the same hash, because the
 //!   frequency sketch and the ghost lists know keys only by it.
-//! - **The order of events**: hits are noted in per-thread buffers without blocking, and every
-//!   miss, insert or remove first drains those buffers under the policy lock. So a thread's
-//!   events reach the policy in the order it made them, and a single-threaded replay through
-//!   the product gives exactly the policy's own decisions.
+//! - **The order of events**: a thread notes its hits in a buffer of its own, without
+//!   locking or touching memory another core writes, and every miss, insert or remove it
+//!   makes first applies its buffer under the policy lock. So a thread's events reach the
+//!   policy in the order it made them, and a single-threaded replay through the product gives
+//!   exactly the policy's own decisions. Other threads' hits arrive when those threads next
+//!   hand theirs over (a full buffer, or their own next miss or write), as in Caffeine.
 //! - **Evictions**: what the policy pushed out, handed back for the caller to delete.
 //!
 //! Only hits are buffered: they are the hot path, and a lost hit costs little (a buffer that
-//! stays full while another thread holds the lock drops its newest note, as in Caffeine).
+//! stays full while another thread holds the lock drops its notes, as Caffeine's does; a
+//! thread using more than [`LOCAL_BUFFERS`] caches in turn drops the notes of the one it used
+//! least recently).
 //! Misses take the lock: each is usually followed by an insert that takes it anyway, and the
 //! window only adapts if the policy sees every miss.
 
+use std::cell::RefCell;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use crossbeam_queue::ArrayQueue;
 use foldhash::fast::FixedState;
 use parking_lot::{Mutex, MutexGuard};
 
+use super::deque::NodeId;
 use super::policy::{EvictionCause, PolicyConfig, WTinyLfu};
 use super::sketch::mix;
 
 /// A key as the policy tracks it: the keyspace id and the key's bytes.
 pub(crate) type PolicyKey = (u32, Bytes);
 
-/// Hit notes per buffer before the noting thread tries to hand them to the policy.
-const DRAIN_AT: usize = 48;
-/// Capacity of one hit buffer; notes beyond it are dropped while the policy is busy.
+/// Hit notes a thread gathers before it tries to hand them to the policy.
+const DRAIN_AT: usize = 32;
+/// Capacity of a thread's buffer; while the policy stays busy, a full buffer is dropped.
 const BUFFER_SLOTS: usize = 128;
+/// Caches a thread keeps hit buffers for at once.
+const LOCAL_BUFFERS: usize = 4;
 const HASHER: FixedState = FixedState::with_seed(0x5ca1_ab1e_cac4_e000);
 
 /// The hash of `key` in keyspace `ks`, for the policy and for anything else that wants one
@@ -44,8 +51,9 @@ pub(crate) fn key_hash(ks: u32, key: &[u8]) -> u64 {
     mix(HASHER.hash_one((ks, key)))
 }
 
-/// The buffer of the calling thread: threads keep their own order, and rarely contend.
-fn stripe() -> usize {
+/// The stripe of the calling thread (its hit buffer, its counter slots): threads keep their
+/// own order, and rarely contend.
+pub(crate) fn stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -53,10 +61,62 @@ fn stripe() -> usize {
     STRIPE.with(|s| *s)
 }
 
+/// A thread's hit notes for one driver.
+struct LocalNotes {
+    /// The driver's id (0: unused). Ids are never reused, so notes for a dropped driver are
+    /// simply never applied.
+    driver: u64,
+    /// When this thread last used the buffer (its own counter), to pick one to reuse.
+    last_use: u64,
+    notes: Vec<(NodeId, u64)>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = const { RefCell::new(Local { clock: 0, buffers: Vec::new() }) };
+}
+
+struct Local {
+    clock: u64,
+    buffers: Vec<LocalNotes>,
+}
+
+impl Local {
+    /// This thread's buffer for `driver`, taking over the least recently used one if needed
+    /// (its notes are dropped).
+    fn buffer(&mut self, driver: u64) -> &mut Vec<(NodeId, u64)> {
+        self.clock += 1;
+        let index = match self.buffers.iter().position(|b| b.driver == driver) {
+            Some(i) => i,
+            None if self.buffers.len() < LOCAL_BUFFERS => {
+                self.buffers.push(LocalNotes {
+                    driver,
+                    last_use: 0,
+                    notes: Vec::with_capacity(BUFFER_SLOTS),
+                });
+                self.buffers.len() - 1
+            }
+            None => {
+                let (i, _) = self
+                    .buffers
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, b)| b.last_use)
+                    .expect("LOCAL_BUFFERS > 0");
+                self.buffers[i].driver = driver;
+                self.buffers[i].notes.clear();
+                i
+            }
+        };
+        let buffer = &mut self.buffers[index];
+        buffer.last_use = self.clock;
+        &mut buffer.notes
+    }
+}
+
 /// Feeds one W-TinyLFU policy shared by every keyspace of a cache.
 pub(crate) struct PolicyDriver {
+    id: u64,
     state: Mutex<State>,
-    hits: Box<[ArrayQueue<PolicyKey>]>,
 }
 
 struct State {
@@ -64,59 +124,63 @@ struct State {
     evicted: Vec<(PolicyKey, EvictionCause)>,
 }
 
-/// The policy, locked, with every buffered hit already applied.
+/// The policy, locked, with the calling thread's buffered hits already applied.
 pub(crate) struct Feed<'a> {
     state: MutexGuard<'a, State>,
 }
 
 impl PolicyDriver {
-    /// A driver for a policy of `config`, with `stripes` hit buffers (at least one).
-    pub(crate) fn new(config: PolicyConfig, stripes: usize) -> Self {
+    /// A driver for a policy of `config`.
+    pub(crate) fn new(config: PolicyConfig) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         PolicyDriver {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             state: Mutex::new(State {
                 policy: WTinyLfu::new(config),
                 evicted: Vec::new(),
             }),
-            hits: (0..stripes.max(1))
-                .map(|_| ArrayQueue::new(BUFFER_SLOTS))
-                .collect(),
         }
     }
 
-    /// Notes a hit on a resident `key` without waiting for the policy. `key` should share the
-    /// stored key's buffer (a `Bytes` clone), so noting allocates nothing.
-    pub(crate) fn hit(&self, ks: u32, key: Bytes) {
-        let buffer = &self.hits[stripe() % self.hits.len()];
-        match buffer.push((ks, key)) {
-            Ok(()) if buffer.len() < DRAIN_AT => {}
-            Ok(()) => {
-                if let Some(state) = self.state.try_lock() {
-                    self.drained(state);
+    /// Notes a hit on the key whose node is `node` (from [`Feed::node_of`]) and whose
+    /// [`key_hash`] is `hash`, in the calling thread's buffer: no lock, no shared write.
+    pub(crate) fn hit(&self, node: NodeId, hash: u64) {
+        LOCAL.with(|local| {
+            // Never re-entered (nothing here calls back into a cache); if it were, the note
+            // is dropped, as a full buffer's would be.
+            let Ok(mut local) = local.try_borrow_mut() else {
+                return;
+            };
+            let notes = local.buffer(self.id);
+            notes.push((node, hash));
+            if notes.len() >= DRAIN_AT {
+                if let Some(mut state) = self.state.try_lock() {
+                    apply(&mut state, notes);
+                } else if notes.len() >= BUFFER_SLOTS {
+                    notes.clear(); // the policy stayed busy: lossy by design
                 }
             }
-            Err(note) => {
-                // Full: apply it now if the policy is free, else drop it (lossy by design).
-                if let Some(state) = self.state.try_lock() {
-                    let mut feed = self.drained(state);
-                    feed.hit(note.0, note.1);
-                }
-            }
-        }
+        });
     }
 
-    /// Locks the policy, after applying every buffered hit.
+    /// Locks the policy, after applying the calling thread's buffered hits.
     pub(crate) fn lock(&self) -> Feed<'_> {
-        self.drained(self.state.lock())
-    }
-
-    fn drained<'a>(&'a self, mut state: MutexGuard<'a, State>) -> Feed<'a> {
-        for buffer in self.hits.iter() {
-            while let Some(key) = buffer.pop() {
-                // A key evicted since it was noted is simply not found.
-                state.policy.record_hit(&key);
+        let mut state = self.state.lock();
+        LOCAL.with(|local| {
+            if let Ok(mut local) = local.try_borrow_mut()
+                && let Some(buffer) = local.buffers.iter_mut().find(|b| b.driver == self.id)
+            {
+                apply(&mut state, &mut buffer.notes);
             }
-        }
+        });
         Feed { state }
+    }
+}
+
+/// Applies and clears `notes`. A key evicted since it was noted is simply not found.
+fn apply(state: &mut State, notes: &mut Vec<(NodeId, u64)>) {
+    for (node, hash) in notes.drain(..) {
+        state.policy.record_hit_node(node, hash);
     }
 }
 
@@ -141,6 +205,11 @@ impl Feed<'_> {
     /// Forgets `key`; returns whether it was resident.
     pub(crate) fn remove(&mut self, ks: u32, key: Bytes) -> bool {
         self.state.policy.remove(&(ks, key))
+    }
+
+    /// The node holding `key` while it is resident: what [`PolicyDriver::hit`] notes.
+    pub(crate) fn node_of(&self, ks: u32, key: &Bytes) -> Option<NodeId> {
+        self.state.policy.node_of(&(ks, key.clone()))
     }
 
     /// Whether `key` is resident.
@@ -182,7 +251,7 @@ mod tests {
     fn misses_and_inserts_share_one_hash() {
         // A key missed twice before its insert has been seen: it must displace a one-off
         // resident. With mismatched hashes its sightings land elsewhere and it is refused.
-        let driver = PolicyDriver::new(PolicyConfig::entries(1), 1);
+        let driver = PolicyDriver::new(PolicyConfig::entries(1));
         let mut feed = driver.lock();
         feed.insert(0, key(1), key_hash(0, &key(1)), 1);
         for _ in 0..3 {
@@ -195,14 +264,15 @@ mod tests {
 
     #[test]
     fn buffered_hits_reach_the_policy_before_the_next_write() {
-        let driver = PolicyDriver::new(PolicyConfig::entries(100), 4);
+        let driver = PolicyDriver::new(PolicyConfig::entries(100));
         {
             let mut feed = driver.lock();
             for i in 0..3 {
                 feed.insert(0, key(i), key_hash(0, &key(i)), 1);
             }
         }
-        driver.hit(0, key(0));
+        let node = driver.lock().node_of(0, &key(0)).unwrap();
+        driver.hit(node, key_hash(0, &key(0)));
         // The hit promoted key 0 within the window: it is now the most recent.
         let hottest = driver.lock().hottest(1);
         assert_eq!(hottest, vec![(0, key(0))]);
@@ -211,7 +281,7 @@ mod tests {
     #[test]
     fn keyspaces_are_distinct_keys() {
         assert_ne!(key_hash(0, b"k"), key_hash(1, b"k"));
-        let driver = PolicyDriver::new(PolicyConfig::entries(10), 1);
+        let driver = PolicyDriver::new(PolicyConfig::entries(10));
         let mut feed = driver.lock();
         feed.insert(0, key(1), key_hash(0, &key(1)), 1);
         assert!(feed.contains(0, &key(1)));

@@ -75,3 +75,43 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 pub(crate) fn set(counter: &AtomicU64, n: u64) {
     counter.store(n, Ordering::Relaxed);
 }
+
+/// A counter bumped on a hot path by many threads: one cache line per stripe, so threads do
+/// not fight over one line; summed when read.
+pub(crate) struct StripedCounter {
+    stripes: Box<[Padded]>,
+}
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+impl StripedCounter {
+    const STRIPES: usize = 16;
+
+    pub(crate) fn new() -> Self {
+        StripedCounter {
+            stripes: (0..Self::STRIPES).map(|_| Padded::default()).collect(),
+        }
+    }
+
+    /// Adds one on the calling thread's stripe.
+    pub(crate) fn bump(&self) {
+        let slot = &self.stripes[super::driver::stripe() % Self::STRIPES];
+        slot.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The total.
+    pub(crate) fn sum(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+impl std::fmt::Debug for StripedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StripedCounter").field(&self.sum()).finish()
+    }
+}

@@ -27,6 +27,9 @@ pub(crate) struct Entry {
     pub(crate) inserted_at: u64,
     pub(crate) ttl: AtomicU64,
     pub(crate) accesses: AtomicU32,
+    /// The policy's node for this key (`NIL` until the policy took it): hits are noted
+    /// against it, so noting one copies two integers and touches no reference count.
+    pub(crate) node: AtomicU32,
 }
 
 impl Entry {
@@ -79,7 +82,8 @@ impl MemoryCache {
         for (ks, shards) in by_id.iter().enumerate() {
             for map in shards.maps.iter() {
                 let mut map = map.write();
-                map.retain(|key, entry| {
+                map.retain(|slot| {
+                    let (key, entry) = (&slot.key, &slot.entry);
                     let t = entry.ttl.load(Ordering::Relaxed);
                     if let Some(config) = &inner.config.ttl
                         && t != NO_TTL
@@ -130,10 +134,10 @@ impl MemoryCache {
     pub(crate) fn expire(&self, feed: &mut Feed<'_>, key: &[u8], hash: u64, now: u64) {
         debug_assert_eq!(hash, key_hash(self.ks, key));
         let mut shard = self.shards.of(hash).write();
-        if shard.get(key).is_some_and(|e| e.expired(now))
-            && let Some((k, _)) = shard.remove_entry(key)
+        if shard.get(hash, key).is_some_and(|s| s.entry.expired(now))
+            && let Some(slot) = shard.remove(hash, key)
         {
-            feed.remove(self.ks, k);
+            feed.remove(self.ks, slot.key);
             bump(&self.inner.counters.evicted_ttl);
         }
         drop(shard);

@@ -1,34 +1,39 @@
 //! `MemoryCache`: a bounded, concurrent in-memory backend governed by the W-TinyLFU policy.
 //!
-//! Reads take one shard's read lock, clone the value (`Bytes`: a reference count, no copy),
-//! and note the hit with the [`PolicyDriver`] in a lock-free per-thread buffer; the policy
-//! learns of it before the next miss or write. So the hit path takes no global lock and
-//! allocates nothing. Misses and writes go to the policy under its lock, in order, and writes
-//! evict before returning: the capacity is never exceeded once a call has returned.
+//! Reads hash the key once (the hash picks the shard, finds the slot and names the key to the
+//! policy), take one shard's read lock, clone the value (`Bytes`: a reference count, no copy),
+//! and note the hit — the entry's policy node and the hash, two plain integers — with the
+//! [`PolicyDriver`] in a per-thread buffer; the policy learns of it before the next miss or
+//! write. Hits are counted on per-thread stripes. So the hit path takes no global lock, writes
+//! no shared cache line and allocates nothing. Misses and writes go to the policy under its
+//! lock, in order, and writes evict before returning: the capacity is never exceeded once a
+//! call has returned.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use foldhash::fast::FixedState;
 use parking_lot::{Mutex, RwLock};
 
 use crate::cache::clock::Clock;
+use crate::cache::deque::NIL;
 use crate::cache::driver::{Feed, PolicyDriver, key_hash};
-use crate::cache::stats::{CacheCounters, CacheStats, bump, set};
+use crate::cache::stats::{CacheCounters, CacheStats, StripedCounter, bump, set};
 use crate::{BatchOp, Capabilities, DEFAULT_KEYSPACE, KeyRange, Result, WriteBatch};
 use expiry::{Entry, NO_TTL};
+use shard::ShardMap;
 
 mod backend;
 mod config;
 mod expiry;
+mod shard;
 
 pub use config::{MemoryCacheBuilder, MemoryCacheConfig};
 
 /// Keyspace name -> (id, its shards).
 type KeyspaceIndex = HashMap<Arc<str>, (u32, Arc<Shards>)>;
-pub(crate) type Shard = RwLock<HashMap<Bytes, Entry, FixedState>>;
+pub(crate) type Shard = RwLock<ShardMap>;
 
 /// A bounded, concurrent, in-memory key-value cache (adaptive W-TinyLFU, optional adaptive
 /// TTL). It is a [`StorageBackend`](crate::StorageBackend), so it can be the upper tier of a `Tiered` store.
@@ -51,6 +56,8 @@ pub(crate) struct Inner {
     keyspaces: Mutex<KeyspaceIndex>,
     pub(crate) by_id: RwLock<Vec<Arc<Shards>>>,
     pub(crate) counters: CacheCounters,
+    /// Hits, on per-thread stripes (folded into `stats().hits`).
+    pub(crate) hits: StripedCounter,
     /// Whether any entry may carry a TTL: set from the start by a default TTL, or by the
     /// first `put_with_ttl`. Until then reads skip the clock (it costs more than the lookup).
     pub(crate) timed: AtomicBool,
@@ -72,13 +79,13 @@ impl Inner {
         if let Some((id, shards)) = keyspaces.get(name) {
             return (*id, shards.clone());
         }
-        let shards = Arc::new(Shards {
-            maps: (0..self.config.shards)
-                .map(|_| RwLock::new(HashMap::with_hasher(FixedState::with_seed(7))))
-                .collect(),
-        });
         let mut by_id = self.by_id.write();
         let id = by_id.len() as u32;
+        let shards = Arc::new(Shards {
+            maps: (0..self.config.shards)
+                .map(|_| RwLock::new(ShardMap::new(id)))
+                .collect(),
+        });
         by_id.push(shards.clone());
         keyspaces.insert(Arc::from(name), (id, shards.clone()));
         (id, shards)
@@ -108,10 +115,8 @@ impl Inner {
     fn apply_evictions(&self, feed: &mut Feed<'_>) {
         let by_id = self.by_id.read();
         for ((ks, key), _cause) in feed.evicted() {
-            by_id[ks as usize]
-                .of(key_hash(ks, &key))
-                .write()
-                .remove(&key);
+            let hash = key_hash(ks, &key);
+            by_id[ks as usize].of(hash).write().remove(hash, &key);
             bump(&self.counters.evicted_capacity);
         }
     }
@@ -144,12 +149,13 @@ impl MemoryCache {
         };
         let inner = Arc::new(Inner {
             caps,
-            driver: PolicyDriver::new(builder.policy_config(), config.shards.min(64)),
+            driver: PolicyDriver::new(builder.policy_config()),
             timed: AtomicBool::new(config.ttl.is_some()),
             clock: builder.clock,
             keyspaces: Mutex::new(HashMap::new()),
             by_id: RwLock::new(Vec::new()),
             counters: CacheCounters::default(),
+            hits: StripedCounter::new(),
             config: builder.config,
         });
         let (ks, shards) = inner.keyspace_shards(DEFAULT_KEYSPACE);
@@ -163,7 +169,9 @@ impl MemoryCache {
 
     /// Counters since creation.
     pub fn stats(&self) -> CacheStats {
-        self.inner.counters.snapshot()
+        let mut stats = self.inner.counters.snapshot();
+        stats.hits = self.inner.hits.sum();
+        stats
     }
 
     /// The configuration.
@@ -203,15 +211,18 @@ impl MemoryCache {
         let hash = key_hash(self.ks, key);
         let now = inner.now();
         let shard = self.shards.of(hash).read();
-        match shard.get_key_value(key) {
-            Some((stored_key, entry)) if !entry.expired(now) => {
+        match shard.get(hash, key) {
+            Some(slot) if !slot.entry.expired(now) => {
+                let entry = &slot.entry;
                 if let Some(ttl) = &inner.config.ttl {
                     entry.adapt_on_hit(ttl);
                 }
-                let (value, stored_key) = (entry.value.clone(), stored_key.clone());
+                let (value, node) = (entry.value.clone(), entry.node.load(Ordering::Relaxed));
                 drop(shard);
-                bump(&inner.counters.hits);
-                inner.driver.hit(self.ks, stored_key);
+                inner.hits.bump();
+                if node != NIL {
+                    inner.driver.hit(node, hash);
+                }
                 Some(value)
             }
             found => {
@@ -229,14 +240,17 @@ impl MemoryCache {
     }
 
     pub(crate) fn new_entry(&self, value: Bytes, ttl: u64) -> Entry {
-        // Clone once so the stored buffer is shared (a `Bytes` from a `Vec` allocates its
-        // shared header on first clone): hits then clone without allocating.
-        let value = value.clone();
+        // Stored as given. A `Bytes` made from a `Vec` allocates its shared header on its
+        // first clone, so the first hit of such a value allocates once, and later hits never.
+        // Cloning here instead (as this did once) put every header among the insert's own
+        // allocations, far apart; allocated by the first hit, the hot set's headers sit
+        // together in memory, which measured 190 → 127 ns per hit on 10,000 keys.
         Entry {
             value,
             inserted_at: self.inner.now(),
             ttl: AtomicU64::new(ttl),
             accesses: AtomicU32::new(0),
+            node: AtomicU32::new(NIL),
         }
     }
 
@@ -254,8 +268,12 @@ impl MemoryCache {
         let key = key.clone(); // share the key buffer between map and policy
         let entry = self.new_entry(value, ttl);
         let mut feed = inner.driver.lock();
-        self.shards.of(hash).write().insert(key.clone(), entry);
-        feed.insert(self.ks, key, hash, weight);
+        feed.insert(self.ks, key.clone(), hash, weight);
+        // The node the policy holds the key at: hits are noted against it.
+        if let Some(node) = feed.node_of(self.ks, &key) {
+            entry.node.store(node, Ordering::Relaxed);
+        }
+        self.shards.of(hash).write().insert(hash, key, entry);
         inner.apply_evictions(&mut feed);
         bump(&inner.counters.inserts);
         inner.publish_residency(&feed);
@@ -265,12 +283,12 @@ impl MemoryCache {
         let inner = &self.inner;
         let hash = key_hash(self.ks, key);
         let mut feed = inner.driver.lock();
-        let removed = self.shards.of(hash).write().remove_entry(key);
+        let removed = self.shards.of(hash).write().remove(hash, key);
         let present = match removed {
-            Some((k, entry)) => {
-                feed.remove(self.ks, k);
+            Some(slot) => {
+                feed.remove(self.ks, slot.key);
                 bump(&inner.counters.evicted_explicit);
-                !entry.expired(inner.now())
+                !slot.entry.expired(inner.now())
             }
             None => false,
         };
@@ -300,11 +318,11 @@ impl MemoryCache {
                 BatchOp::Put { key, value } => {
                     let weight = inner.weight(&key, &value);
                     let key = key.clone();
-                    map.insert(key.clone(), self.new_entry(value, ttl));
+                    map.insert(hash, key.clone(), self.new_entry(value, ttl));
                     policy_ops.push((key, hash, Some(weight)));
                 }
                 BatchOp::Delete { key } => {
-                    if map.remove(&key).is_some() {
+                    if map.remove(hash, &key).is_some() {
                         bump(&inner.counters.evicted_explicit);
                     }
                     policy_ops.push((key, hash, None));
@@ -315,8 +333,14 @@ impl MemoryCache {
         for (key, hash, weight) in policy_ops {
             match weight {
                 Some(w) => {
-                    feed.insert(self.ks, key, hash, w);
+                    feed.insert(self.ks, key.clone(), hash, w);
                     bump(&inner.counters.inserts);
+                    // Until this, the entry's hits went unnoted (lossy, like a full buffer).
+                    if let Some(node) = feed.node_of(self.ks, &key)
+                        && let Some(slot) = self.shards.of(hash).read().get(hash, &key)
+                    {
+                        slot.entry.node.store(node, Ordering::Relaxed);
+                    }
                 }
                 None => {
                     feed.remove(self.ks, key);
@@ -335,8 +359,8 @@ impl MemoryCache {
             let map = map.read();
             out.extend(
                 map.iter()
-                    .filter(|(k, e)| range.contains(k) && !e.expired(now))
-                    .map(|(k, e)| (k.clone(), e.value.clone())),
+                    .filter(|slot| range.contains(&slot.key) && !slot.entry.expired(now))
+                    .map(|slot| (slot.key.clone(), slot.entry.value.clone())),
             );
         }
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));

@@ -193,6 +193,21 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         true
     }
 
+    /// Records a hit on the node `id` noted earlier for the key whose hash is `hash`; nothing
+    /// if that node has since left (or now holds another key). Returns whether it recorded.
+    pub(crate) fn record_hit_node(&mut self, id: NodeId, hash: u64) -> bool {
+        if self.slab.try_get(id).is_none_or(|node| node.hash != hash) {
+            return false;
+        }
+        self.on_hit(id);
+        true
+    }
+
+    /// The node holding `key`, if resident: what a cache notes hits against.
+    pub(crate) fn node_of(&self, key: &K) -> Option<NodeId> {
+        self.index.get(key).copied()
+    }
+
     /// Records a miss known only by its hash. The hash must be the one the key is (or will
     /// be) inserted with, [`hash_of`](Self::hash_of) or the one given to
     /// [`insert_hashed`](Self::insert_hashed): the sketch and the ghost lists know keys only
