@@ -274,15 +274,63 @@ async fn reads_whose_answer_exceeds_the_servers_response_limit_still_succeed() {
         let put = store.put(key.clone(), Bytes::from(vec![i as u8; size]));
         bounded("put", put).await.unwrap();
     }
+    let restarts = store.stream_restarts();
     let got = bounded("get_many", store.get_many(&keys)).await.unwrap();
     for (i, v) in got.iter().enumerate() {
         assert_eq!(v.as_ref().map(|v| (v.len(), v[0])), Some((size, i as u8)));
     }
+    let requests = proxy.requests();
     let scanned = bounded("scan", store.scan(strata::KeyRange::all(), None))
         .await
         .unwrap();
+    let scan_requests = proxy.requests() - requests;
     assert_eq!(scanned.len(), keys.len());
     for (i, (k, v)) in scanned.iter().enumerate() {
         assert_eq!((k, v.len(), v[0]), (&keys[i], size, i as u8));
     }
+    // An answer too large is not a stale stream: nothing was sent twice for it.
+    assert_eq!(store.stream_restarts(), restarts, "no stream was resent");
+    // A huge limit pages like no limit: it does not halve its way down from 2^64.
+    let requests = proxy.requests();
+    let limited = store.scan(strata::KeyRange::all(), Some(usize::MAX));
+    assert_eq!(bounded("scan", limited).await.unwrap().len(), keys.len());
+    let limited_requests = proxy.requests() - requests;
+    assert!(
+        limited_requests <= scan_requests + 2,
+        "scan(Some(usize::MAX)) took {limited_requests} requests, scan(None) {scan_requests}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_push_larger_than_the_request_cap_is_split() {
+    let sqld = Sqld::start();
+    let proxy = TlsProxy::start(sqld.port());
+    let open = TursoBackend::builder(proxy.url())
+        .auth_token(sqld.token(Access::ReadWrite))
+        .ca_certificate_pem(proxy.ca_pem().as_bytes())
+        .max_request_bytes(256 * 1024)
+        .open();
+    let store = bounded("open", open).await.unwrap();
+    // 16 records of 100 KiB: 2 MiB of base64 in one push.
+    let records: Vec<strata_turso::SyncRecord> = (0..16)
+        .map(|i| strata_turso::SyncRecord {
+            key: Bytes::from(format!("p{i:02}")),
+            value: Some(Bytes::from(vec![i as u8; 100 * 1024])),
+            timestamp: 1 << 40,
+            node: 7,
+        })
+        .collect();
+    let requests = proxy.requests();
+    let outcome = bounded("push", store.push(&records)).await.unwrap();
+    assert_eq!(outcome.applied, 16);
+    assert!(
+        proxy.requests() - requests >= 8,
+        "{} requests",
+        proxy.requests() - requests
+    );
+    assert!(
+        proxy.largest_request() <= 256 * 1024 + 16 * 1024,
+        "a push request of {} bytes under a 256 KiB cap",
+        proxy.largest_request()
+    );
 }

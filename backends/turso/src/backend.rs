@@ -474,8 +474,7 @@ impl TursoBackend {
                     .collect::<Result<Vec<_>>>()?
             }
             _ => {
-                let rows = args.iter().map(to_value).collect();
-                self.write_rows_libsql(op, Arc::new(rows)).await?;
+                self.write_rows_libsql(op, Arc::new(args)).await?;
                 Vec::new()
             }
         };
@@ -488,7 +487,7 @@ impl TursoBackend {
     /// A batch's rows through libsql's `execute` (nothing returned: one round trip when it
     /// fits one statement), split past [`UPSERT_ROWS_PER_STATEMENT`] rows or about
     /// `max_request_bytes` into statements of one transaction.
-    async fn write_rows_libsql(&self, op: Operation, rows: Arc<Vec<Value>>) -> Result<()> {
+    async fn write_rows_libsql(&self, op: Operation, rows: Arc<Vec<Arg>>) -> Result<()> {
         // Statements of at most UPSERT_ROWS_PER_STATEMENT rows and about `max_request_bytes`
         // each (a row larger than that goes alone): sqld and proxies cap request sizes.
         let chunks = Arc::new(split_rows(
@@ -496,19 +495,23 @@ impl TursoBackend {
             UPSERT_ROWS_PER_STATEMENT,
             self.shared.config.max_request_bytes,
         ));
+        // libsql takes owned values, so each attempt copies the values once, as it builds
+        // its parameters (the arguments themselves share the caller's buffers).
         self.call(op, |conn| {
-            let (rows, chunks) = (rows.clone(), chunks.clone());
+            let (chunks, rows) = (chunks.clone(), rows.clone());
             async move {
+                let values = |range: &std::ops::Range<usize>| -> Vec<Value> {
+                    rows[range.clone()].iter().map(to_value).collect()
+                };
                 if chunks.len() == 1 {
                     let statement = sql::upsert(rows.len() / sql::UPSERT_PARAMS);
-                    conn.execute(&statement, Params::Positional(rows.to_vec()))
+                    conn.execute(&statement, Params::Positional(values(&chunks[0])))
                         .await?;
                 } else {
                     let tx = conn.transaction().await?;
                     for range in chunks.iter() {
-                        let chunk = &rows[range.clone()];
-                        let statement = sql::upsert(chunk.len() / sql::UPSERT_PARAMS);
-                        tx.execute(&statement, Params::Positional(chunk.to_vec()))
+                        let statement = sql::upsert(range.len() / sql::UPSERT_PARAMS);
+                        tx.execute(&statement, Params::Positional(values(range)))
                             .await?;
                     }
                     tx.commit().await?;
@@ -728,12 +731,21 @@ impl StorageBackend for TursoBackend {
             };
             let rows = match self.scan_page(start.as_ref(), end, want).await {
                 Err(e) if response_too_large(&e) && want.is_none_or(|w| w > 1) => {
-                    page = Some(want.map_or(SCAN_FIRST_PAGE, |w| w / 2));
+                    // First time: a page of SCAN_FIRST_PAGE rows (not half of whatever limit
+                    // the caller gave); after that, half of what did not fit.
+                    page = Some(match page {
+                        None => want.map_or(SCAN_FIRST_PAGE, |w| (w / 2).min(SCAN_FIRST_PAGE)),
+                        Some(_) => want.map_or(1, |w| w / 2).max(1),
+                    });
                     continue;
                 }
                 other => other?,
             };
             let full = want.is_some_and(|w| rows.len() == w);
+            // A page that fit: the next may be twice as large (values vary along a range).
+            if let (true, Some(p)) = (full, page) {
+                page = Some(p.saturating_mul(2));
+            }
             if let Some((last, _)) = rows.last() {
                 start = Bound::Excluded(last.clone());
             }
@@ -751,22 +763,22 @@ impl StorageBackend for TursoBackend {
 }
 
 /// JSON around one argument on the wire (`{"type":"blob","base64":"…"}` and separators).
-const ARG_OVERHEAD: usize = 40;
+pub(crate) const ARG_OVERHEAD: usize = 40;
 
 /// The bytes a blob argument of `len` bytes takes in a request: base64 plus its JSON.
-fn wire_bytes(len: usize) -> usize {
+pub(crate) fn wire_bytes(len: usize) -> usize {
     len.div_ceil(3) * 4 + ARG_OVERHEAD
 }
 
 /// Splits upsert parameters (`UPSERT_PARAMS` per row) into ranges of whole rows, each of at
 /// most `max_rows` rows and — unless a single row is larger — at most `max_bytes` of keys and
 /// values.
-fn split_rows(rows: &[Value], max_rows: usize, max_bytes: usize) -> Vec<std::ops::Range<usize>> {
-    let row_bytes = |row: &[Value]| -> usize {
+fn split_rows(rows: &[Arg], max_rows: usize, max_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let row_bytes = |row: &[Arg]| -> usize {
         row.iter()
             .map(|v| match v {
-                Value::Blob(b) => wire_bytes(b.len()),
-                Value::Text(t) => t.len() + ARG_OVERHEAD,
+                Arg::Blob(b) => wire_bytes(b.len()),
+                Arg::Text(t) => t.len() + ARG_OVERHEAD,
                 _ => ARG_OVERHEAD,
             })
             .sum()
@@ -792,20 +804,20 @@ fn split_rows(rows: &[Value], max_rows: usize, max_bytes: usize) -> Vec<std::ops
 mod split_tests {
     use super::*;
 
-    fn row(len: usize) -> Vec<Value> {
+    fn row(len: usize) -> Vec<Arg> {
         vec![
-            Value::Text("ks".into()),
-            Value::Blob(vec![1; 4]),
-            Value::Blob(vec![0; len]),
-            Value::Integer(1),
-            Value::Integer(1),
-            Value::Integer(0),
+            Arg::Text("ks".into()),
+            Arg::Blob(Bytes::from(vec![1; 4])),
+            Arg::Blob(Bytes::from(vec![0; len])),
+            Arg::Integer(1),
+            Arg::Integer(1),
+            Arg::Integer(0),
         ]
     }
 
     #[test]
     fn rows_split_by_count_and_by_bytes_never_inside_a_row() {
-        let rows: Vec<Value> = (0..10).flat_map(|_| row(100)).collect();
+        let rows: Vec<Arg> = (0..10).flat_map(|_| row(100)).collect();
         let p = sql::UPSERT_PARAMS;
         assert_eq!(split_rows(&rows, 100, 1 << 20), vec![0..10 * p]);
         assert_eq!(
@@ -817,7 +829,7 @@ mod split_tests {
         assert_eq!(by_bytes[0], 0..3 * p);
         assert_eq!(by_bytes.last().unwrap().end, 10 * p);
         // A row larger than the cap goes alone.
-        let big: Vec<Value> = [row(10), row(1_000), row(10)].concat();
+        let big: Vec<Arg> = [row(10), row(1_000), row(10)].concat();
         assert_eq!(
             split_rows(&big, 100, 500),
             vec![0..p, p..2 * p, 2 * p..3 * p]

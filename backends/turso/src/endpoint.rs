@@ -18,8 +18,9 @@ pub(crate) struct Endpoint {
     pub(crate) tls: bool,
 }
 
-/// Normalises `url`: `libsql://` and `https://` (any case) become `https://`, `http://` stays;
-/// any other scheme, a missing one, or a `user:password@` part is an input error. An
+/// Normalises `url`: `libsql://` and `https://` (any case) become `https://`, `http://` stays,
+/// a URL without a scheme is https (as libsql reads it); any other scheme, or an `@` anywhere
+/// (a `user:password@` part), is an input error. An
 /// `authToken` query parameter is taken out and used as the token unless `token` is set.
 pub(crate) fn normalize(url: &str, token: &AuthToken) -> Result<Endpoint> {
     let invalid = |message: &str| {
@@ -28,12 +29,17 @@ pub(crate) fn normalize(url: &str, token: &AuthToken) -> Result<Endpoint> {
             .with_context("url", redact_url(url))
     };
     let url = url.trim();
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(invalid(
-            "the database URL has no scheme: use libsql://, https:// or http://",
-        ));
+    let (scheme, rest) = match split_scheme(url) {
+        ("", _) if url.contains(":/") => {
+            return Err(invalid(
+                "malformed database URL: use libsql://, https:// or http://",
+            ));
+        }
+        // No scheme: https, as libsql itself reads such a URL.
+        ("", rest) => ("https://", rest),
+        found => found,
     };
-    let (scheme, tls) = match scheme.to_ascii_lowercase().as_str() {
+    let (scheme, tls) = match scheme.trim_end_matches("://").to_ascii_lowercase().as_str() {
         "libsql" | "https" => ("https", true),
         "http" => ("http", false),
         _ => {
@@ -42,16 +48,17 @@ pub(crate) fn normalize(url: &str, token: &AuthToken) -> Result<Endpoint> {
             ));
         }
     };
+    // Anywhere, not only before the first `/`: a password may hold one.
+    if rest.contains('@') {
+        return Err(invalid(
+            "credentials in the URL are not supported: pass the token with auth_token",
+        ));
+    }
     let (base, query) = match rest.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (rest, None),
     };
     let authority = base.split('/').next().unwrap_or("");
-    if authority.contains('@') {
-        return Err(invalid(
-            "credentials in the URL are not supported: pass the token with auth_token",
-        ));
-    }
     if authority.is_empty() {
         return Err(invalid("the database URL has no host"));
     }
@@ -84,24 +91,19 @@ pub(crate) fn normalize(url: &str, token: &AuthToken) -> Result<Endpoint> {
 }
 
 pub(crate) fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
+    // Credentials first, on the whole text after the scheme: a password may hold `/`, `?` or
+    // `#`, so everything up to the last `@` is treated as one (the URL may lack a scheme,
+    // or have a mangled one, too).
+    let (scheme, rest) = split_scheme(url);
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("<redacted>@{}", &rest[at + 1..]),
+        None => rest.to_string(),
+    };
+    let (base, query) = match rest.split_once('?') {
         Some((b, q)) => (b, Some(q)),
-        None => (url, None),
+        None => (rest.as_str(), None),
     };
-    let mut out = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let authority = match authority.rsplit_once('@') {
-                Some((_, host)) => format!("<redacted>@{host}"),
-                None => authority.to_string(),
-            };
-            format!("{scheme}://{authority}{path}")
-        }
-        None => base.to_string(),
-    };
+    let mut out = format!("{scheme}{base}");
     if let Some(query) = query {
         let secret = |name: &str| {
             let n = name.to_ascii_lowercase();
@@ -122,6 +124,20 @@ pub(crate) fn redact_url(url: &str) -> String {
     out
 }
 
+/// `("scheme://", rest)`, or `("", url)` without a well-formed `://`.
+fn split_scheme(url: &str) -> (&str, &str) {
+    match url.find("://") {
+        Some(i)
+            if url[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            url.split_at(i + 3)
+        }
+        _ => ("", url),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,12 +154,19 @@ mod tests {
         assert_eq!((e.url.as_str(), e.tls), ("https://h:8443/p", true));
         let e = norm("HTTP://127.0.0.1:8080").unwrap();
         assert_eq!((e.url.as_str(), e.tls), ("http://127.0.0.1:8080", false));
+        // No scheme: https, as libsql reads it.
+        let e = norm("db-org.turso.io").unwrap();
+        assert_eq!((e.url.as_str(), e.tls), ("https://db-org.turso.io", true));
     }
 
     #[test]
     fn bad_urls_are_input_errors_that_never_show_credentials() {
         for url in [
-            "db.turso.io",
+            "https:/db.turso.io",
+            "admin:hunter2@db.turso.io",
+            "https://admin:hunt/er2@db.turso.io",
+            "https://admin:hunt?er2@db.turso.io",
+            "https://admin:hunt#er2@db.turso.io/x?y=1",
             "ftp://h",
             "wss://h",
             "https://",
@@ -152,7 +175,12 @@ mod tests {
         ] {
             let err = norm(url).unwrap_err();
             assert_eq!(err.kind(), strata::ErrorKind::InvalidInput, "{url}: {err}");
-            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+            let shown = format!("{err} {err:?}");
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("er2"),
+                "{shown}"
+            );
+            assert!(!redact_url(url).contains("er2"), "{}", redact_url(url));
         }
     }
 

@@ -116,12 +116,10 @@ impl PipelineReader {
         };
         let had_stream = baton.is_some();
         match self.send(op, sql, args, &mut baton).await {
-            Err(e)
-                if had_stream
-                    && !matches!(e.kind(), ErrorKind::Unauthorized | ErrorKind::Forbidden) =>
-            {
-                // The stream may have expired on the server: once more on a fresh one. The
-                // first send may have been applied, whatever the second's error says.
+            Err(e) if had_stream && stale_stream(&e) => {
+                // The server let the stream go (idle past its expiry): the statement was not
+                // run; once more on a fresh one. Marked "may have been sent" all the same, in
+                // case a proxy reports it after all.
                 *baton = None;
                 self.restarts
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -205,6 +203,15 @@ impl PipelineReader {
                         .with_context(LIMIT_KEY, RESPONSE_TOO_LARGE)
                         .with_context("server", message),
                 );
+            }
+            if message.contains("too big") || code == "BLOB_TOO_BIG" {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    op,
+                    "a value is too large for the server (lower max_value_size)",
+                )
+                .with_context("backend", "turso")
+                .with_context("server", message));
             }
             return Err(unexpected(op, "the remote database returned an error")
                 .with_context("server", message));
@@ -311,10 +318,32 @@ pub(crate) fn status_error(op: Operation, status: StatusCode, body: &[u8]) -> Er
             "the remote database rejected the request",
         ),
     };
-    Error::new(kind, op, message)
+    let err = Error::new(kind, op, message)
         .with_transient(transient)
         .with_context("backend", "turso")
-        .with_context("status", status.as_u16())
+        .with_context("status", status.as_u16());
+    // sqld's answer to a baton it no longer knows: `{"code":"STREAM_EXPIRED",…}` (or closed,
+    // or an invalid baton).
+    if status == StatusCode::BAD_REQUEST
+        && (text.contains("stream_expired")
+            || text.contains("stream_closed")
+            || text.contains("baton"))
+    {
+        err.with_context(STREAM_KEY, STREAM_GONE)
+    } else {
+        err
+    }
+}
+
+const STREAM_KEY: &str = "stream";
+const STREAM_GONE: &str = "gone";
+
+/// Whether the server refused a request because its stream (baton) is gone: the statement
+/// did not run, and a fresh stream will take it.
+fn stale_stream(err: &Error) -> bool {
+    err.context()
+        .iter()
+        .any(|(k, v)| *k == STREAM_KEY && v == STREAM_GONE)
 }
 
 /// The pipeline endpoint of a database URL: the path goes before any query string
@@ -358,5 +387,20 @@ mod status_tests {
         }
         let err = status_error(Operation::Get, StatusCode::UNAUTHORIZED, b"");
         assert_eq!(err.kind(), ErrorKind::Unauthorized);
+        // Only a gone stream is resent on a fresh one.
+        let expired =
+            br#"{"message":"The stream has expired due to inactivity","code":"STREAM_EXPIRED"}"#;
+        assert!(stale_stream(&status_error(
+            Operation::Get,
+            StatusCode::BAD_REQUEST,
+            expired
+        )));
+        for (status, body) in [
+            (StatusCode::BAD_REQUEST, &b"{\"message\":\"SQL error\"}"[..]),
+            (StatusCode::INTERNAL_SERVER_ERROR, &expired[..]),
+            (StatusCode::UNAUTHORIZED, &expired[..]),
+        ] {
+            assert!(!stale_stream(&status_error(Operation::Get, status, body)));
+        }
     }
 }

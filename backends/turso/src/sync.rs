@@ -102,7 +102,7 @@ impl TursoBackend {
             }
         }
         let mut outcome = PushOutcome::default();
-        for (i, chunk) in records.chunks(PUSH_ROWS_PER_STATEMENT).enumerate() {
+        for (i, chunk) in self.push_chunks(records).into_iter().enumerate() {
             let mut args = Vec::with_capacity(chunk.len() * sql::UPSERT_PARAMS);
             for record in chunk {
                 args.extend([
@@ -146,6 +146,34 @@ impl TursoBackend {
             }
         }
         Ok(outcome)
+    }
+
+    /// `records` in statements of at most [`PUSH_ROWS_PER_STATEMENT`] rows and about
+    /// `max_request_bytes` on the wire each (a record larger than that goes alone).
+    fn push_chunks<'r>(&self, records: &'r [SyncRecord]) -> Vec<&'r [SyncRecord]> {
+        let cap = self.config().max_request_bytes;
+        let size = |r: &SyncRecord| {
+            crate::backend::wire_bytes(r.key.len())
+                + r.value
+                    .as_ref()
+                    .map_or(0, |v| crate::backend::wire_bytes(v.len()))
+                + 4 * crate::backend::ARG_OVERHEAD
+                + self.keyspace.len()
+        };
+        let mut chunks = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for (i, record) in records.iter().enumerate() {
+            let n = size(record);
+            if i > start && (i - start == PUSH_ROWS_PER_STATEMENT || bytes + n > cap) {
+                chunks.push(&records[start..i]);
+                (start, bytes) = (i, 0);
+            }
+            bytes += n;
+        }
+        if start < records.len() {
+            chunks.push(&records[start..]);
+        }
+        chunks
     }
 
     /// Sorts records the server did not apply into duplicates and losses.
