@@ -24,7 +24,9 @@ pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TursoConfig {
-    /// `libsql://…`, `https://…` or `http://…` (a local sqld).
+    /// `libsql://…`, `https://…` or `http://…` (a local sqld); without a scheme, https. An
+    /// `?authToken=` in it is used as the token (unless one is set) and never sent in the
+    /// URL; a `user:password@` part is refused.
     pub url: String,
     /// Bearer token (JWT); empty when the server needs none.
     pub auth_token: AuthToken,
@@ -34,7 +36,10 @@ pub struct TursoConfig {
     pub pool_size: usize,
     /// Largest key accepted. Default 4 KiB.
     pub max_key_size: usize,
-    /// Largest value accepted. Default [`DEFAULT_MAX_VALUE_SIZE`].
+    /// Largest value accepted. Default [`DEFAULT_MAX_VALUE_SIZE`]. sqld refuses a value of
+    /// 5 MiB or more ("string or blob too big", an `InvalidInput` error), and answers over
+    /// its response limit (10 MB) are split by `get_many` and `scan`, so keep this well under
+    /// both.
     pub max_value_size: usize,
     /// This device's id, stored with every record it writes (ties between devices break by
     /// it). Default: the one in [`clock_file`](Self::clock_file), else 64 random bits per
