@@ -7,13 +7,11 @@
 //! out again by a memory tier — is recognised and not validated again. Derefs cost nothing.
 //! `get_owned` deserializes to `T`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
@@ -23,6 +21,7 @@ use rkyv::{Archive, Deserialize, Portable, Serialize};
 use strata::{Error, ErrorKind, KeyRange, Operation, Result, StorageBackend};
 
 use crate::keys::KeyCodec;
+use crate::validated::ValidatedSet;
 
 /// A validated archived record; derefs to `&T::Archived` in the stored buffer.
 pub struct Typed<T: Archive> {
@@ -90,36 +89,13 @@ impl<T: Archive> fmt::Debug for Typed<T> {
 /// Marks the key and record types without owning either (and staying `Send + Sync`).
 pub(crate) type Types<K, T> = PhantomData<(fn(&K), fn() -> T)>;
 
-/// Buffers this collection has validated, by address and length. Each entry holds a clone of
-/// its `Bytes`, so the allocation stays alive and the address cannot be reused for other
-/// bytes while the entry exists: the same (address, length) is the same validated content.
-struct Validated {
-    buffers: HashMap<(usize, usize), Bytes>,
-    capacity: usize,
-}
-
-impl Validated {
-    fn contains(&self, bytes: &Bytes) -> bool {
-        self.buffers
-            .contains_key(&(bytes.as_ptr() as usize, bytes.len()))
-    }
-
-    fn insert(&mut self, bytes: &Bytes) {
-        if self.buffers.len() >= self.capacity {
-            self.buffers.clear(); // bounded memory: forget and re-validate
-        }
-        self.buffers
-            .insert((bytes.as_ptr() as usize, bytes.len()), bytes.clone());
-    }
-}
-
 /// How many validated buffers a collection remembers by default.
 pub const DEFAULT_VALIDATED_BUFFERS: usize = 1024;
 
 /// Typed records of type `T` keyed by `K` over a backend `B`.
 pub struct Collection<K: ?Sized, T, B> {
     backend: B,
-    validated: Mutex<Validated>,
+    validated: ValidatedSet,
     validations: std::sync::atomic::AtomicU64,
     _types: Types<K, T>,
 }
@@ -138,10 +114,7 @@ where
         Collection {
             backend,
             validations: std::sync::atomic::AtomicU64::new(0),
-            validated: Mutex::new(Validated {
-                buffers: HashMap::new(),
-                capacity: DEFAULT_VALIDATED_BUFFERS,
-            }),
+            validated: ValidatedSet::new(DEFAULT_VALIDATED_BUFFERS),
             _types: PhantomData,
         }
     }
@@ -178,13 +151,13 @@ where
 
     /// Wraps stored bytes, validating them unless this exact buffer was validated before.
     fn typed(&self, bytes: Bytes) -> Result<Typed<T>> {
-        if self.validated.lock().contains(&bytes) {
+        if self.validated.contains(&bytes) {
             return Ok(Typed::trusted(bytes));
         }
         self.validations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let typed: Typed<T> = Typed::new(bytes)?;
-        self.validated.lock().insert(&typed.bytes);
+        self.validated.insert(&typed.bytes);
         Ok(typed)
     }
 

@@ -28,6 +28,7 @@ pub mod envelope;
 mod keys;
 #[cfg(any(feature = "json", feature = "postcard"))]
 mod serde_collection;
+mod validated;
 
 pub use collection::{Collection, Typed};
 pub use compressed::{Compressed, CompressionConfig, CompressionStats, Dictionary};
