@@ -187,9 +187,64 @@ fn bench_zipf_mix(c: &mut Criterion) {
     group.finish();
 }
 
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct Profile {
+    id: u64,
+    name: String,
+    score: f64,
+}
+
+fn bench_typed_hits(c: &mut Criterion) {
+    // The same MemoryCache hit, untyped and through a typed `Collection` (zero-copy access
+    // after the buffer's first validation), on one thread.
+    let cache = MemoryCache::builder()
+        .max_entries(2 * KEYS as u64)
+        .build()
+        .unwrap();
+    let typed: strata_codecs::Collection<u64, Profile, MemoryCache> =
+        strata_codecs::Collection::new(cache.keyspace("profiles").unwrap());
+    let untyped = cache.keyspace("raw").unwrap();
+    let keys: Vec<u64> = (0..KEYS as u64).collect();
+    for &k in &keys {
+        let profile = Profile {
+            id: k,
+            name: format!("user {k}"),
+            score: k as f64 * 0.5,
+        };
+        ready(typed.put(&k, &profile)).unwrap();
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&profile).unwrap();
+        let key = Bytes::copy_from_slice(&k.to_be_bytes());
+        ready(untyped.put(key, Bytes::from(bytes.into_vec()))).unwrap();
+    }
+    let raw_keys: Vec<[u8; 8]> = keys.iter().map(|k| k.to_be_bytes()).collect();
+    // Validate every buffer once, as steady state would have.
+    for k in &keys {
+        ready(typed.get(k)).unwrap().unwrap();
+    }
+    let mut group = c.benchmark_group("typed_hit");
+    group.bench_function("untyped", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 7) % KEYS;
+            // Read a field's bytes, as the typed side does.
+            let value = ready(untyped.get(&raw_keys[i])).unwrap().unwrap();
+            black_box(u64::from_le_bytes(value[..8].try_into().unwrap()))
+        })
+    });
+    group.bench_function("typed", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 7) % KEYS;
+            let record = ready(typed.get(&keys[i])).unwrap().unwrap();
+            black_box(record.id)
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = bench_hits, bench_zipf_mix
+    targets = bench_hits, bench_zipf_mix, bench_typed_hits
 }
 criterion_main!(benches);

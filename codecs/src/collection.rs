@@ -142,9 +142,12 @@ where
 
     /// The record under `key`, zero-copy.
     pub async fn get(&self, key: &K) -> Result<Option<Typed<T>>> {
-        let key = key.encode_key();
-        match self.backend.get(&key).await? {
-            Some(bytes) => self.typed(bytes).map(Some).map_err(|e| e.with_key(&key)),
+        let key = key.lookup_key();
+        match self.backend.get(key.as_ref()).await? {
+            Some(bytes) => self
+                .typed(bytes)
+                .map(Some)
+                .map_err(|e| e.with_key(key.as_ref())),
             None => Ok(None),
         }
     }
@@ -180,7 +183,7 @@ where
 
     /// Removes the record under `key`; returns whether it existed.
     pub async fn delete(&self, key: &K) -> Result<bool> {
-        self.backend.delete(&key.encode_key()).await
+        self.backend.delete(key.lookup_key().as_ref()).await
     }
 
     /// Records with keys from `start` (inclusive) on, in key order, at most `limit`.

@@ -33,7 +33,7 @@ mod validated;
 pub use collection::{Collection, Typed};
 pub use compressed::{Compressed, CompressionConfig, CompressionStats, Dictionary};
 pub use envelope::Envelope;
-pub use keys::KeyCodec;
+pub use keys::{KeyCodec, LookupKey};
 pub use rkyv;
 #[cfg(feature = "json")]
 pub use serde_collection::Json;
