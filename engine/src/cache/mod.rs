@@ -23,7 +23,7 @@ pub use bounded::Bounded;
 #[cfg(feature = "bench-internals")]
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use memory_cache::{MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
+pub use memory_cache::{ENTRY_OVERHEAD_BYTES, MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
 pub use policy::PolicyConfig;
 #[cfg(feature = "bench-internals")]
 pub use policy::{EvictionCause, WTinyLfu};

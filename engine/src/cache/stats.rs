@@ -42,7 +42,8 @@ counters! {
         evicted_explicit,
         /// Entries resident after the last write.
         resident_entries,
-        /// Weight (bytes) resident after the last write.
+        /// Weight resident after the last write: with `max_bytes`, key and value bytes plus
+        /// `ENTRY_OVERHEAD_BYTES` per entry; else one per entry.
         resident_weight,
     }
 }

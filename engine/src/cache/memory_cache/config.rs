@@ -14,7 +14,9 @@ use crate::{Error, Operation, Result};
 pub struct MemoryCacheConfig {
     /// Most entries resident, if bounded by count.
     pub max_entries: Option<u64>,
-    /// Most bytes (key + value) resident, if bounded by weight.
+    /// Most bytes resident, if bounded by weight: each entry counts its key and value plus
+    /// [`ENTRY_OVERHEAD_BYTES`](super::ENTRY_OVERHEAD_BYTES) of bookkeeping, so the process
+    /// grows by about this much, not several times it.
     pub max_bytes: Option<u64>,
     /// Adaptive expiry with a default TTL for every put; `None` keeps entries until evicted,
     /// except those given their own TTL by [`MemoryCache::put_with_ttl`]. Default: `None`.
@@ -57,8 +59,9 @@ impl MemoryCacheBuilder {
         self
     }
 
-    /// Bounds the resident bytes (key + value of each entry). Default: unbounded (then
-    /// `max_entries` is required).
+    /// Bounds the resident bytes: key + value of each entry plus
+    /// [`ENTRY_OVERHEAD_BYTES`](super::ENTRY_OVERHEAD_BYTES) (see
+    /// [`MemoryCacheConfig::max_bytes`]). Default: unbounded (then `max_entries` is required).
     pub fn max_bytes(mut self, n: u64) -> Self {
         self.config.max_bytes = Some(n);
         self
@@ -120,7 +123,7 @@ impl MemoryCacheBuilder {
         match (self.config.max_bytes, self.config.max_entries) {
             (Some(bytes), entries) => PolicyConfig {
                 max_entries: entries.unwrap_or(u64::MAX),
-                ..PolicyConfig::weight(bytes, 256)
+                ..PolicyConfig::weight(bytes, 256 + super::ENTRY_OVERHEAD_BYTES)
             },
             (None, Some(entries)) => PolicyConfig::entries(entries),
             (None, None) => unreachable!("build() requires a bound"),
