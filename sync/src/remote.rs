@@ -23,7 +23,9 @@ pub trait SyncRemote: Clone + Send + Sync + Sized + 'static {
     fn push(&self, records: &[SyncRecord]) -> impl Future<Output = Result<PushOutcome>> + Send;
 
     /// Up to `limit` records changed after `cursor`, in the server's change order
-    /// (tombstones included); each carries the `seq` to store as the next cursor.
+    /// (tombstones included); each carries the `seq` to store as the next cursor. A page may
+    /// hold fewer while more remain (cut to fit the server's response limit, when values are
+    /// large): only an empty page says nothing remains.
     fn pull(
         &self,
         cursor: u64,

@@ -208,7 +208,7 @@ impl<R: SyncRemote> Round<R> {
     }
 
     /// Pulls and applies one page after `from`; with `resync`, marks its keys seen and leaves
-    /// the stored cursor alone. Returns the page's last `seq` and whether it was full.
+    /// the stored cursor alone. Returns the page's last `seq` and whether to pull on.
     async fn pull_page(&self, from: u64, resync: bool) -> Result<Option<(u64, bool)>> {
         let page = self.remote.pull(from, self.config.pull_page).await?;
         let Some(last) = page.last().map(|p| p.seq) else {
@@ -220,7 +220,9 @@ impl<R: SyncRemote> Round<R> {
                 "the server returned changes at or before the cursor",
             ));
         }
-        let full = page.len() >= self.config.pull_page;
+        // A short page may be one cut to fit the server's response limit: only an empty one
+        // ends the pull (one more request per round that saw changes).
+        let full = !page.is_empty();
         for pulled in &page {
             self.clock.observe(pulled.record.timestamp);
         }

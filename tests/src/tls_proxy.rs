@@ -188,7 +188,9 @@ impl RequestScanner {
         self.current += window.len() as i64 - uncounted;
         // The request in progress counts too: the last one on a connection that stays open
         // would otherwise never be measured.
-        let so_far = u64::try_from(self.current).unwrap_or(0);
+        // (Less the tail kept back: it may turn out to start the next request.)
+        let keep = (Self::MARK.len() - 1).min(window.len()) as i64;
+        let so_far = u64::try_from(self.current - keep).unwrap_or(0);
         self.requests.largest.fetch_max(so_far, Ordering::Relaxed);
         let keep = (Self::MARK.len() - 1).min(window.len());
         self.tail = window[window.len() - keep..].to_vec();

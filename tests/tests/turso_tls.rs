@@ -290,6 +290,21 @@ async fn reads_whose_answer_exceeds_the_servers_response_limit_still_succeed() {
     }
     // An answer too large is not a stale stream: nothing was sent twice for it.
     assert_eq!(store.stream_restarts(), restarts, "no stream was resent");
+    // One refused full answer, then pages sized to fit: 12 values of 1 MiB take few requests.
+    assert!(
+        scan_requests <= 5,
+        "scan(None) took {scan_requests} requests"
+    );
+    // A sync pull over the same values pages too, and an empty page ends it.
+    let (mut cursor, mut pulled) = (0, 0);
+    loop {
+        let page = bounded("pull", store.pull(cursor, 5_000)).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        pulled += page.len();
+        assert!(pulled <= keys.len(), "pulled {pulled}");
+    }
+    assert_eq!(pulled, keys.len());
     // A huge limit pages like no limit: it does not halve its way down from 2^64.
     let requests = proxy.requests();
     let limited = store.scan(strata::KeyRange::all(), Some(usize::MAX));

@@ -31,8 +31,10 @@ use crate::sql;
 const UPSERT_ROWS_PER_STATEMENT: usize = 5_000;
 /// Deadline of the format check at open, which may migrate the whole table.
 const MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
-/// Rows in a scan's first page once its whole answer proved over the response limit.
+/// Most rows in a scan's first page once its whole answer proved over the response limit.
 const SCAN_FIRST_PAGE: usize = 1_024;
+/// Bytes of answer a page aims under: sqld refuses answers over 10 MB by default.
+const RESPONSE_BUDGET: usize = 8_000_000;
 /// Keys per `IN (…)` list.
 const KEYS_PER_STATEMENT: usize = 30_000;
 
@@ -365,6 +367,14 @@ impl TursoBackend {
             tokio::time::sleep(r.backoff(attempt)).await;
             attempt += 1;
         }
+    }
+
+    /// Rows of the largest allowed key and value that fit sqld's 10 MB response limit with
+    /// room to spare (at least 1, at most [`SCAN_FIRST_PAGE`]).
+    fn rows_that_surely_fit(&self) -> usize {
+        let row =
+            wire_bytes(self.shared.caps.max_key_size) + wire_bytes(self.shared.caps.max_value_size);
+        (RESPONSE_BUDGET / row.max(1)).clamp(1, SCAN_FIRST_PAGE)
     }
 
     /// One scan statement: live pairs in `(start, end)`, in key order, at most `limit`.
@@ -724,6 +734,8 @@ impl StorageBackend for TursoBackend {
         // (large values), pages of halving row counts, each resuming after the last key read:
         // each page is consistent, the whole then no longer one snapshot.
         let mut page: Option<usize> = None;
+        // The smallest page that did not fit: pages grow back after a success, never to it.
+        let mut ceiling = usize::MAX;
         loop {
             let want = match (limit.map(|l| l - out.len()), page) {
                 (Some(left), Some(p)) => Some(left.min(p)),
@@ -731,10 +743,14 @@ impl StorageBackend for TursoBackend {
             };
             let rows = match self.scan_page(start.as_ref(), end, want).await {
                 Err(e) if response_too_large(&e) && want.is_none_or(|w| w > 1) => {
-                    // First time: a page of SCAN_FIRST_PAGE rows (not half of whatever limit
-                    // the caller gave); after that, half of what did not fit.
+                    ceiling = ceiling.min(want.unwrap_or(usize::MAX));
+                    // First time: as many rows as surely fit if every one were as large as
+                    // allowed (not half of whatever limit the caller gave); after that, half
+                    // of what did not fit.
                     page = Some(match page {
-                        None => want.map_or(SCAN_FIRST_PAGE, |w| (w / 2).min(SCAN_FIRST_PAGE)),
+                        None => want.map_or(self.rows_that_surely_fit(), |w| {
+                            (w / 2).min(self.rows_that_surely_fit())
+                        }),
                         Some(_) => want.map_or(1, |w| w / 2).max(1),
                     });
                     continue;
@@ -742,8 +758,11 @@ impl StorageBackend for TursoBackend {
                 other => other?,
             };
             let full = want.is_some_and(|w| rows.len() == w);
-            // A page that fit: the next may be twice as large (values vary along a range).
-            if let (true, Some(p)) = (full, page) {
+            // A page that fit: the next may be larger (values vary along a range), but stays
+            // under the smallest size that did not.
+            if let (true, Some(p)) = (full, page)
+                && p.saturating_mul(2) < ceiling
+            {
                 page = Some(p.saturating_mul(2));
             }
             if let Some((last, _)) = rows.last() {

@@ -48,10 +48,9 @@ pub(crate) fn normalize(url: &str, token: &AuthToken) -> Result<Endpoint> {
             ));
         }
     };
-    // Anywhere, not only before the first `/`: a password may hold one.
-    if rest.contains('@') {
+    if looks_like_credentials(rest) {
         return Err(invalid(
-            "credentials in the URL are not supported: pass the token with auth_token",
+            "an '@' before the URL's query looks like credentials (user:password@), which are not supported: pass the token with auth_token",
         ));
     }
     let (base, query) = match rest.split_once('?') {
@@ -91,37 +90,56 @@ pub(crate) fn normalize(url: &str, token: &AuthToken) -> Result<Endpoint> {
 }
 
 pub(crate) fn redact_url(url: &str) -> String {
-    // Credentials first, on the whole text after the scheme: a password may hold `/`, `?` or
-    // `#`, so everything up to the last `@` is treated as one (the URL may lack a scheme,
-    // or have a mangled one, too).
+    // Leak-proof before pretty: everything up to the last `@` goes (a password may hold `/`,
+    // `?` or `#`; an `@` in a query value costs some over-redaction, never a leak), then any
+    // secret-named parameter left, wherever a `?` or `&` starts it.
     let (scheme, rest) = split_scheme(url);
     let rest = match rest.rfind('@') {
         Some(at) => format!("<redacted>@{}", &rest[at + 1..]),
         None => rest.to_string(),
     };
-    let (base, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest.as_str(), None),
+    let secret = |name: &str| {
+        let n = name.to_ascii_lowercase();
+        ["token", "auth", "password", "secret", "jwt", "key"]
+            .iter()
+            .any(|s| n.contains(s))
     };
-    let mut out = format!("{scheme}{base}");
-    if let Some(query) = query {
-        let secret = |name: &str| {
-            let n = name.to_ascii_lowercase();
-            ["token", "auth", "password", "secret", "jwt", "key"]
-                .iter()
-                .any(|s| n.contains(s))
-        };
-        let parts: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if secret(name) => format!("{name}=<redacted>"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&parts.join("&"));
+    let mut out = String::from(scheme);
+    let mut piece = String::new();
+    let flush = |piece: &mut String, out: &mut String| {
+        match piece.split_once('=') {
+            Some((name, _)) if secret(name) => {
+                out.push_str(name);
+                out.push_str("=<redacted>");
+            }
+            _ => out.push_str(piece),
+        }
+        piece.clear();
+    };
+    for c in rest.chars() {
+        if c == '?' || c == '&' {
+            flush(&mut piece, &mut out);
+            out.push(c);
+        } else {
+            piece.push(c);
+        }
     }
+    flush(&mut piece, &mut out);
     out
+}
+
+/// Whether `rest` (the URL after its scheme) may carry a `user:password@` part: an `@`
+/// before the query, or one in a query piece that is no `name=value` (a password holding a
+/// `?`, as in `admin:hunt?er2@host`). An `@` inside a parameter's value is allowed.
+fn looks_like_credentials(rest: &str) -> bool {
+    let (before, query) = match rest.find(['?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    before.contains('@')
+        || query
+            .split(['?', '&', '#'])
+            .any(|piece| piece.contains('@') && !piece.contains('='))
 }
 
 /// `("scheme://", rest)`, or `("", url)` without a well-formed `://`.
@@ -181,6 +199,29 @@ mod tests {
                 "{shown}"
             );
             assert!(!redact_url(url).contains("er2"), "{}", redact_url(url));
+        }
+    }
+
+    #[test]
+    fn an_at_in_a_query_value_neither_leaks_a_token_nor_is_refused() {
+        let url = "https://db.turso.io?contact=ops@example.com&authToken=SECRETJWT";
+        assert!(
+            !redact_url(url).contains("SECRETJWT"),
+            "{}",
+            redact_url(url)
+        );
+        assert!(!redact_url("https://h?authToken=ab@cd").contains("ab"));
+        let e = norm("https://h/db?note=a@b&authToken=t").unwrap();
+        assert_eq!(
+            (e.url.as_str(), e.token.expose()),
+            ("https://h/db?note=a@b", "t")
+        );
+        for ok in [
+            "https://[::1]:8080",
+            "http://[::1]:8080/?authToken=t",
+            "[::1]:8080",
+        ] {
+            assert!(norm(ok).is_ok(), "{ok}");
         }
     }
 

@@ -224,16 +224,25 @@ impl TursoBackend {
     }
 
     /// Up to `limit` records of this keyspace changed after `cursor` (a `seq` from an earlier
-    /// pull, 0 for everything), in change order, tombstones included. Moves the clock past
-    /// every version it reads (through the skew gate).
+    /// pull, 0 for everything), in change order, tombstones included; fewer when so many would
+    /// exceed the server's response limit (only an empty page means nothing remains). Moves
+    /// the clock past every version it reads (through the skew gate).
     pub async fn pull(&self, cursor: u64, limit: usize) -> Result<Vec<PulledRecord>> {
         let op = Operation::Scan;
-        let args = vec![
-            self.ks_arg(),
-            Arg::Integer(i64::try_from(cursor).unwrap_or(i64::MAX)),
-            Arg::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
-        ];
-        let rows = self.read_rows(op, sql::PULL, args).await?;
+        // An answer over sqld's response limit (large values) is asked again for half as
+        // many records: the page comes back shorter, and the caller pulls on.
+        let mut limit = limit.max(1);
+        let rows = loop {
+            let args = vec![
+                self.ks_arg(),
+                Arg::Integer(i64::try_from(cursor).unwrap_or(i64::MAX)),
+                Arg::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ];
+            match self.read_rows(op, sql::PULL, args).await {
+                Err(e) if crate::pipeline::response_too_large(&e) && limit > 1 => limit /= 2,
+                other => break other?,
+            }
+        };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let key = row.first().cloned().flatten().ok_or_else(|| missing(op))?;
