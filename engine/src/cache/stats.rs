@@ -111,6 +111,12 @@ impl StripedCounter {
     }
 }
 
+impl Default for StripedCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl std::fmt::Debug for StripedCounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("StripedCounter").field(&self.sum()).finish()

@@ -229,7 +229,7 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         }
         match self.upper().get(key).await {
             Ok(Some(value)) => {
-                bump(&self.counters().hits);
+                self.counters().hits.bump();
                 return Ok(Some(value));
             }
             Ok(None) => {}
@@ -283,7 +283,7 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         let mut missing: Vec<usize> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             if out[i].is_some() && !self.coherence.is_busy(key) {
-                bump(&self.counters().hits);
+                self.counters().hits.bump();
             } else {
                 out[i] = None;
                 missing.push(i);

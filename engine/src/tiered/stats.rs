@@ -2,10 +2,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cache::stats::StripedCounter;
+
 /// Live counters (internal).
 #[derive(Debug, Default)]
 pub(crate) struct TierCounters {
-    pub(crate) hits: AtomicU64,
+    /// Bumped by every hit: on per-thread stripes, so hits on two cores share no line.
+    pub(crate) hits: StripedCounter,
     pub(crate) misses: AtomicU64,
     pub(crate) fills: AtomicU64,
     pub(crate) stale_fills_skipped: AtomicU64,
@@ -65,7 +68,7 @@ impl TierCounters {
     pub(crate) fn snapshot(&self) -> TierStats {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         TierStats {
-            hits: l(&self.hits),
+            hits: self.hits.sum(),
             misses: l(&self.misses),
             fills: l(&self.fills),
             stale_fills_skipped: l(&self.stale_fills_skipped),
