@@ -273,6 +273,11 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         for key in keys {
             check_key(&caps, Operation::GetMany, key)?;
         }
+        // Busy *before* the upper read, as `get` checks: a key suspect while the upper tier is
+        // read may have a stale copy there, even if a repair or a lone write lifts the
+        // suspicion before the read returns. (Checked after as well: a write that began
+        // meanwhile makes the copy doubtful too.)
+        let busy: Vec<bool> = keys.iter().map(|k| self.coherence.is_busy(k)).collect();
         let mut out = match self.upper().get_many(keys).await {
             Ok(found) => found,
             Err(e) => {
@@ -282,7 +287,7 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
         };
         let mut missing: Vec<usize> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            if out[i].is_some() && !self.coherence.is_busy(key) {
+            if out[i].is_some() && !busy[i] && !self.coherence.is_busy(key) {
                 self.counters().hits.bump();
             } else {
                 out[i] = None;
