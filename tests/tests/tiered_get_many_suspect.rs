@@ -42,7 +42,10 @@ impl StorageBackend for Upper {
         self.inner.capabilities()
     }
     fn keyspace(&self, _name: &str) -> Result<Self> {
-        unimplemented!()
+        Err(Error::invalid_input(
+            Operation::Open,
+            "this test tier has one keyspace",
+        ))
     }
     async fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         self.inner.get(key).await
