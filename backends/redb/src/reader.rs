@@ -4,9 +4,11 @@
 //! cost ~30× the read itself. Here a few threads owned by the store serve reads from a
 //! channel. Each keeps one read transaction and the tables it opened, and serves every read
 //! from them until the writer publishes a commit — so queued reads share one snapshot and
-//! pay for none of it. Read-your-writes holds because the writer counts a commit as published
-//! before it answers the write, and a reader checks that count before every read: a read sent
-//! after a write's answer always sees a count past its snapshot and begins a new one.
+//! pay for none of it. The writer moves a count before each commit (to odd) and after it (to
+//! even), before answering the writes; a reader checks it before every read and reuses its
+//! snapshot only if the count is even and unchanged. So a read sent after a write's answer
+//! begins a new snapshot (read-your-writes), and no reader keeps an old snapshot while a
+//! commit that redb already shows to fresh readers is under way (reads never go back in time).
 //!
 //! A reader spins briefly for the next read before parking, and drops its snapshot when it
 //! parks: an idle snapshot would pin pages the writer could otherwise reuse. No redb call ever
@@ -49,7 +51,9 @@ impl ReaderSnapshot {
     /// committed since it began, else a new one.
     fn table(&mut self, op: Operation, table: &Arc<str>) -> Result<Option<&ReadTable>> {
         let published = self.counters.published();
-        if self.txn.is_none() || self.published != published {
+        // Odd: a commit is under way and may already be visible to a fresh snapshot, so no
+        // snapshot is reused until it is done.
+        if self.txn.is_none() || self.published != published || published % 2 == 1 {
             self.release();
             // Read the count first: a commit landing in between only makes the next read
             // refresh once more.

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub(crate) struct WriterCounters {
     commits: AtomicU64,
-    /// Commits visible to new read transactions; bumped after each commit returns and before
-    /// its writers are answered (the reader threads' snapshot check, see `reader.rs`).
+    /// The reader threads' snapshot check (see `reader.rs`): odd while a commit is under way
+    /// (redb makes it visible inside `commit()`, before returning), even once it is done;
+    /// moved on by every commit, before its writers are answered.
     published: AtomicU64,
     fsyncs: AtomicU64,
     writes: AtomicU64,
@@ -23,17 +24,27 @@ impl WriterCounters {
         self.largest_group.fetch_max(writes, Ordering::Relaxed);
     }
 
+    /// Marks a commit under way (see `published`).
+    pub(crate) fn begin_commit(&self) {
+        self.published.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Marks the commit done, whether it succeeded or not (a failed commit may have been
+    /// visible for a while).
+    pub(crate) fn end_commit(&self) {
+        self.published.fetch_add(1, Ordering::SeqCst);
+    }
+
     pub(crate) fn record_commit(&self, fsynced: bool) {
-        self.published.fetch_add(1, Ordering::Release);
         self.commits.fetch_add(1, Ordering::Relaxed);
         if fsynced {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Commits published so far (see `published`).
+    /// The snapshot check's count (see `published`): odd while a commit is under way.
     pub(crate) fn published(&self) -> u64 {
-        self.published.load(Ordering::Acquire)
+        self.published.load(Ordering::SeqCst)
     }
 
     pub(crate) fn snapshot(&self) -> RedbStats {

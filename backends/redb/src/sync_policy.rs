@@ -64,6 +64,11 @@ impl SyncPolicy {
     }
 
     /// Records a successful commit of `writes` writes made with `durability`.
+    /// The writer's counters (for the commit marks readers check).
+    pub(crate) fn counters(&self) -> Arc<WriterCounters> {
+        self.counters.clone()
+    }
+
     pub(crate) fn committed(&mut self, durability: Durability, writes: usize, now: Instant) {
         let fsynced = matches!(durability, Durability::Immediate);
         self.counters.record_commit(fsynced);

@@ -117,7 +117,7 @@ pub(crate) fn run(
         }
     }
     if policy.has_unsynced()
-        && let Err(err) = commit_empty(&db, Durability::Immediate)
+        && let Err(err) = commit_empty(&db, Durability::Immediate, &counters)
     {
         tracing::error!(error = %err, "redb: final fsync at close failed");
         *fault.lock() = Some(format!("the final fsync at close failed: {err}"));
@@ -197,13 +197,15 @@ fn next_request(
         match requests.recv_deadline(deadline) {
             Ok(request) => return Some(request),
             Err(RecvTimeoutError::Disconnected) => return None,
-            Err(RecvTimeoutError::Timeout) => match commit_empty(db, Durability::Immediate) {
-                Ok(()) => policy.committed(Durability::Immediate, 0, Instant::now()),
-                Err(err) => {
-                    tracing::warn!(error = %err, "redb: interval fsync failed");
-                    return requests.recv().ok();
+            Err(RecvTimeoutError::Timeout) => {
+                match commit_empty(db, Durability::Immediate, &policy.counters()) {
+                    Ok(()) => policy.committed(Durability::Immediate, 0, Instant::now()),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "redb: interval fsync failed");
+                        return requests.recv().ok();
+                    }
                 }
-            },
+            }
         }
     }
 }
@@ -217,7 +219,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
     if writes == 0 {
         // Only flushes: one empty durable commit if anything is unsynced.
         let result = if policy.has_unsynced() {
-            commit_empty(db, Durability::Immediate)
+            commit_empty(db, Durability::Immediate, &policy.counters())
         } else {
             Ok(())
         };
@@ -228,7 +230,13 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
         return;
     }
 
-    match apply_in_one_transaction(db, group.iter_mut(), durability, checksums) {
+    match apply_in_one_transaction(
+        db,
+        group.iter_mut(),
+        durability,
+        checksums,
+        &policy.counters(),
+    ) {
         Ok(outcomes) => {
             policy.committed(durability, writes, Instant::now());
             let mut outcomes = outcomes.into_iter();
@@ -286,7 +294,7 @@ fn commit_group(db: &Database, group: &mut Vec<Request>, policy: &mut SyncPolicy
                 }
             }
             let result = if policy.has_unsynced() && !flushes.is_empty() {
-                commit_empty(db, Durability::Immediate)
+                commit_empty(db, Durability::Immediate, &policy.counters())
                     .inspect(|_| policy.committed(Durability::Immediate, 0, Instant::now()))
             } else {
                 Ok(())
@@ -317,7 +325,13 @@ fn commit_alone(
     mut single: Request,
 ) -> Result<bool> {
     let d = policy.durability_for_next(flush_requested, 1, Instant::now());
-    let result = apply_in_one_transaction(db, std::iter::once(&mut single), d, checksums);
+    let result = apply_in_one_transaction(
+        db,
+        std::iter::once(&mut single),
+        d,
+        checksums,
+        &policy.counters(),
+    );
     if result.is_ok() {
         policy.committed(d, 1, Instant::now());
     }
@@ -344,6 +358,7 @@ fn apply_in_one_transaction<'r>(
     requests: impl Iterator<Item = &'r mut Request>,
     durability: Durability,
     checksums: bool,
+    counters: &WriterCounters,
 ) -> Result<Vec<bool>> {
     let op = Operation::WriteBatch;
     let mut txn = db.begin_write().map_err(|e| redb_error(op, e))?;
@@ -386,18 +401,27 @@ fn apply_in_one_transaction<'r>(
             }
         }
     }
-    txn.commit().map_err(|e| redb_error(op, e))?;
+    commit_published(counters, || txn.commit()).map_err(|e| redb_error(op, e))?;
     Ok(outcomes)
+}
+
+/// Runs `commit` between the two marks of `WriterCounters::published`, so a reader thread
+/// never keeps a snapshot older than a commit another reader may already see.
+fn commit_published<T>(counters: &WriterCounters, commit: impl FnOnce() -> T) -> T {
+    counters.begin_commit();
+    let outcome = commit();
+    counters.end_commit();
+    outcome
 }
 
 /// An empty commit; with `Immediate` it makes every earlier `None` commit durable.
 /// A panic inside redb here is caught (and recorded as the writer's fault by the hook).
-fn commit_empty(db: &Database, durability: Durability) -> Result<()> {
+fn commit_empty(db: &Database, durability: Durability, counters: &WriterCounters) -> Result<()> {
     let op = Operation::Flush;
     crate::blocking::catch(op, || {
         let mut txn = db.begin_write().map_err(|e| redb_error(op, e))?;
         txn.set_durability(durability)
             .map_err(|e| redb_error(op, e))?;
-        txn.commit().map_err(|e| redb_error(op, e))
+        commit_published(counters, || txn.commit()).map_err(|e| redb_error(op, e))
     })?
 }
