@@ -581,7 +581,10 @@ impl StorageBackend for RedbBackend {
                 return Ok(Vec::new());
             };
             let op = Operation::Scan;
-            let mut out = crate::arena::PairArena::with_capacity(limit);
+            // Each key and value in its own buffer: a caller that keeps one pair (a cache
+            // filled from a scan, `Bounded` keeping every key at open) must not keep the
+            // rest of the scan alive with it.
+            let mut out = Vec::with_capacity(limit.min(128));
             for entry in table
                 .range::<&[u8]>(range.as_bounds())
                 .map_err(|e| redb_error(op, e))?
@@ -592,12 +595,15 @@ impl StorageBackend for RedbBackend {
                 } else {
                     v.value()
                 };
-                out.push(k.value(), value);
+                out.push((
+                    Bytes::copy_from_slice(k.value()),
+                    Bytes::copy_from_slice(value),
+                ));
                 if out.len() >= limit {
                     break;
                 }
             }
-            Ok(out.finish())
+            Ok(out)
         })
         .await
     }

@@ -25,7 +25,6 @@
 //! ```
 #![deny(missing_docs)]
 
-mod arena;
 mod backend;
 mod blocking;
 mod checksum;

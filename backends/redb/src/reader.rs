@@ -77,6 +77,17 @@ impl ReaderSnapshot {
         self.tables.clear();
         self.txn = None;
     }
+
+    /// [`release`](Self::release), with a panic caught: dropping a read transaction locks
+    /// redb's tracker, which an earlier panic inside redb may have poisoned, and a reader
+    /// thread must not die of it (threads are not replaced).
+    fn release_quietly(&mut self) {
+        if crate::blocking::catch(Operation::Get, || self.release()).is_err() {
+            // The transaction is gone either way; forget what is left of it.
+            self.tables = HashMap::new();
+            self.txn = None;
+        }
+    }
 }
 
 /// The store's reader threads and the channel feeding them.
@@ -140,7 +151,7 @@ impl Readers {
                 .and_then(|inner| inner);
             if result.is_err() {
                 // After an error (a panic inside redb above all) start afresh.
-                snapshot.release();
+                snapshot.release_quietly();
             }
             let _ = reply.send(result);
         });
@@ -212,7 +223,7 @@ fn serve(mut snapshot: ReaderSnapshot, queue: Receiver<Job>, spin: Duration) {
                 Some(job) => job,
                 None => {
                     // Idle: let go of the snapshot before parking.
-                    snapshot.release();
+                    snapshot.release_quietly();
                     match queue.recv() {
                         Ok(job) => job,
                         Err(_) => break,
@@ -222,7 +233,7 @@ fn serve(mut snapshot: ReaderSnapshot, queue: Receiver<Job>, spin: Duration) {
         };
         job(&mut snapshot);
     }
-    snapshot.release();
+    snapshot.release_quietly();
 }
 
 /// The next job if one arrives within `spin`.

@@ -16,15 +16,16 @@
 //! - **Evictions**: what the policy pushed out, handed back for the caller to delete.
 //!
 //! Only hits are buffered: they are the hot path, and a lost hit costs little (a buffer that
-//! stays full while another thread holds the lock drops its notes, as Caffeine's does; a
-//! thread using more than [`LOCAL_BUFFERS`] caches in turn drops the notes of the one it used
-//! least recently).
+//! stays full while another thread holds the lock drops its notes, as Caffeine's does). A
+//! thread keeps buffers for [`LOCAL_BUFFERS`] caches; using more in turn hands the least
+//! recently used buffer's notes to its own policy before reusing it.
 //! Misses take the lock: each is usually followed by an insert that takes it anyway, and the
 //! window only adapts if the policy sees every miss.
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use foldhash::fast::FixedState;
@@ -42,7 +43,7 @@ const DRAIN_AT: usize = 32;
 /// Capacity of a thread's buffer; while the policy stays busy, a full buffer is dropped.
 const BUFFER_SLOTS: usize = 128;
 /// Caches a thread keeps hit buffers for at once.
-const LOCAL_BUFFERS: usize = 4;
+const LOCAL_BUFFERS: usize = 8;
 const HASHER: FixedState = FixedState::with_seed(0x5ca1_ab1e_cac4_e000);
 
 /// The hash of `key` in keyspace `ks`, for the policy and for anything else that wants one
@@ -58,14 +59,14 @@ pub(crate) fn stripe() -> usize {
     thread_local! {
         static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
     }
-    STRIPE.with(|s| *s)
+    // During thread teardown: any stripe will do.
+    STRIPE.try_with(|s| *s).unwrap_or(0)
 }
 
 /// A thread's hit notes for one driver.
 struct LocalNotes {
-    /// The driver's id (0: unused). Ids are never reused, so notes for a dropped driver are
-    /// simply never applied.
-    driver: u64,
+    /// The driver's policy; a dropped driver's notes are simply dropped.
+    driver: Weak<Mutex<State>>,
     /// When this thread last used the buffer (its own counter), to pick one to reuse.
     last_use: u64,
     notes: Vec<(NodeId, u64)>,
@@ -82,14 +83,18 @@ struct Local {
 
 impl Local {
     /// This thread's buffer for `driver`, taking over the least recently used one if needed
-    /// (its notes are dropped).
-    fn buffer(&mut self, driver: u64) -> &mut Vec<(NodeId, u64)> {
+    /// (after handing its notes to their policy, if that is free).
+    fn buffer(&mut self, driver: &Arc<Mutex<State>>) -> &mut Vec<(NodeId, u64)> {
         self.clock += 1;
-        let index = match self.buffers.iter().position(|b| b.driver == driver) {
+        let index = match self
+            .buffers
+            .iter()
+            .position(|b| std::ptr::eq(b.driver.as_ptr(), Arc::as_ptr(driver)))
+        {
             Some(i) => i,
             None if self.buffers.len() < LOCAL_BUFFERS => {
                 self.buffers.push(LocalNotes {
-                    driver,
+                    driver: Arc::downgrade(driver),
                     last_use: 0,
                     notes: Vec::with_capacity(BUFFER_SLOTS),
                 });
@@ -102,8 +107,14 @@ impl Local {
                     .enumerate()
                     .min_by_key(|(_, b)| b.last_use)
                     .expect("LOCAL_BUFFERS > 0");
-                self.buffers[i].driver = driver;
-                self.buffers[i].notes.clear();
+                let old = &mut self.buffers[i];
+                if let Some(state) = old.driver.upgrade()
+                    && let Some(mut state) = state.try_lock()
+                {
+                    apply(&mut state, &mut old.notes);
+                }
+                old.notes.clear();
+                old.driver = Arc::downgrade(driver);
                 i
             }
         };
@@ -115,8 +126,8 @@ impl Local {
 
 /// Feeds one W-TinyLFU policy shared by every keyspace of a cache.
 pub(crate) struct PolicyDriver {
-    id: u64,
-    state: Mutex<State>,
+    /// Shared with the threads' buffers (weakly), so a buffer can hand its notes over.
+    state: Arc<Mutex<State>>,
 }
 
 struct State {
@@ -132,26 +143,25 @@ pub(crate) struct Feed<'a> {
 impl PolicyDriver {
     /// A driver for a policy of `config`.
     pub(crate) fn new(config: PolicyConfig) -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         PolicyDriver {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 policy: WTinyLfu::new(config),
                 evicted: Vec::new(),
-            }),
+            })),
         }
     }
 
     /// Notes a hit on the key whose node is `node` (from [`Feed::node_of`]) and whose
     /// [`key_hash`] is `hash`, in the calling thread's buffer: no lock, no shared write.
     pub(crate) fn hit(&self, node: NodeId, hash: u64) {
-        LOCAL.with(|local| {
+        // During thread teardown the buffers are gone: the note is dropped.
+        let _ = LOCAL.try_with(|local| {
             // Never re-entered (nothing here calls back into a cache); if it were, the note
             // is dropped, as a full buffer's would be.
             let Ok(mut local) = local.try_borrow_mut() else {
                 return;
             };
-            let notes = local.buffer(self.id);
+            let notes = local.buffer(&self.state);
             notes.push((node, hash));
             if notes.len() >= DRAIN_AT {
                 if let Some(mut state) = self.state.try_lock() {
@@ -166,9 +176,12 @@ impl PolicyDriver {
     /// Locks the policy, after applying the calling thread's buffered hits.
     pub(crate) fn lock(&self) -> Feed<'_> {
         let mut state = self.state.lock();
-        LOCAL.with(|local| {
+        let _ = LOCAL.try_with(|local| {
             if let Ok(mut local) = local.try_borrow_mut()
-                && let Some(buffer) = local.buffers.iter_mut().find(|b| b.driver == self.id)
+                && let Some(buffer) = local
+                    .buffers
+                    .iter_mut()
+                    .find(|b| std::ptr::eq(b.driver.as_ptr(), Arc::as_ptr(&self.state)))
             {
                 apply(&mut state, &mut buffer.notes);
             }

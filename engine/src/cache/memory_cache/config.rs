@@ -8,6 +8,9 @@ use crate::cache::policy::PolicyConfig;
 use crate::cache::ttl::TtlConfig;
 use crate::{Error, Operation, Result};
 
+/// The smallest `max_bytes` accepted: room for the bookkeeping of 8 entries.
+const MIN_MAX_BYTES: u64 = 8 * super::ENTRY_OVERHEAD_BYTES;
+
 /// Settings of a [`MemoryCache`]; build one with [`MemoryCache::builder`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -61,7 +64,8 @@ impl MemoryCacheBuilder {
 
     /// Bounds the resident bytes: key + value of each entry plus
     /// [`ENTRY_OVERHEAD_BYTES`](super::ENTRY_OVERHEAD_BYTES) (see
-    /// [`MemoryCacheConfig::max_bytes`]). Default: unbounded (then `max_entries` is required).
+    /// [`MemoryCacheConfig::max_bytes`]); at least 3,600 (8 entries' bookkeeping), or `build`
+    /// fails. Default: unbounded (then `max_entries` is required).
     pub fn max_bytes(mut self, n: u64) -> Self {
         self.config.max_bytes = Some(n);
         self
@@ -107,6 +111,11 @@ impl MemoryCacheBuilder {
         }
         if c.max_entries == Some(0) || c.max_bytes == Some(0) || c.shards == 0 {
             return bad("max_entries, max_bytes and shards must be positive");
+        }
+        if c.max_bytes.is_some_and(|b| b < MIN_MAX_BYTES) {
+            return bad(
+                "max_bytes must be at least 3,600 bytes: each entry counts 450 bytes of bookkeeping (ENTRY_OVERHEAD_BYTES) besides its key and value",
+            );
         }
         if let Some(ttl) = &c.ttl
             && (ttl.min_ttl > ttl.max_ttl
