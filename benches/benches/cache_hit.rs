@@ -4,28 +4,17 @@
 //!
 //! `cargo bench -p strata-bench --bench cache_hit`
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use strata::{MemoryCache, StorageBackend, SyncMode, Tiered};
 use strata_redb::RedbBackend;
+use strata_tests::deadline::ready;
 
 const KEYS: usize = 10_000;
-
-/// Polls a future that completes at once (every hit does).
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a hit must not wait"),
-    }
-}
 
 fn keys() -> Arc<Vec<Bytes>> {
     Arc::new(

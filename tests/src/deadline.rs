@@ -12,3 +12,16 @@ pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .await
         .unwrap_or_else(|_| panic!("{what}: no progress within {LIMIT:?} (a hang)"))
 }
+
+/// The output of `fut`, which must be ready at its first poll (a memory-cache call, a cache
+/// hit): a future that would wait panics instead of hanging.
+pub fn ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    match fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("a call that must not wait returned Pending"),
+    }
+}

@@ -4,6 +4,7 @@
 //! every cache forgot its hot key.
 
 use strata::{Bytes, ErrorKind, MemoryCache, StorageBackend};
+use strata_tests::deadline::ready;
 
 /// One-entry caches, each hit 1,000 times on "hot" by this thread in turn; then a challenger
 /// seen 5 times displaces "hot" only if those hits never reached the policy.
@@ -56,21 +57,9 @@ fn a_byte_budget_too_small_for_the_per_entry_bookkeeping_is_refused() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     let cache = MemoryCache::builder().max_bytes(4_096).build().unwrap();
     let put = cache.put(Bytes::from_static(b"k"), Bytes::from_static(b"v"));
-    futures_ready(put).unwrap();
+    ready(put).unwrap();
     assert_eq!(
-        futures_ready(cache.get(b"k")).unwrap(),
+        ready(cache.get(b"k")).unwrap(),
         Some(Bytes::from_static(b"v"))
     );
-}
-
-/// Polls a memory-cache future, which is ready at once.
-fn futures_ready<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-    {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("a memory cache call waited"),
-    }
 }

@@ -24,6 +24,7 @@ use crate::connector::CountingConnector;
 use crate::error::{from_libsql, maybe_sent, never_sent, timeout};
 use crate::hlc::{Hlc, SystemClock, WallClock};
 use crate::pipeline::{Arg, PipelineReader, integer_cell, response_too_large};
+use crate::request_size::{split_by_size, split_rows, wire_bytes};
 use crate::resilience::Breaker;
 use crate::sql;
 
@@ -659,19 +660,11 @@ impl StorageBackend for TursoBackend {
         let mut found: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
         // At most KEYS_PER_STATEMENT keys and about max_request_bytes of them per request.
         let cap = self.shared.config.max_request_bytes;
-        let mut chunks: Vec<&[Bytes]> = Vec::new();
-        let (mut start, mut bytes) = (0, 0);
-        for (i, key) in keys.iter().enumerate() {
-            let size = wire_bytes(key.len());
-            if i > start && (i - start == KEYS_PER_STATEMENT || bytes + size > cap) {
-                chunks.push(&keys[start..i]);
-                (start, bytes) = (i, 0);
-            }
-            bytes += size;
-        }
-        if start < keys.len() {
-            chunks.push(&keys[start..]);
-        }
+        let mut chunks: Vec<&[Bytes]> =
+            split_by_size(keys, KEYS_PER_STATEMENT, cap, |k| wire_bytes(k.len()))
+                .into_iter()
+                .map(|range| &keys[range])
+                .collect();
         // A chunk whose answer is over the server's response limit (large values) is halved
         // until it fits; one key always does (values are capped well under the limit).
         while let Some(chunk) = chunks.pop() {
@@ -778,80 +771,5 @@ impl StorageBackend for TursoBackend {
     async fn flush(&self) -> Result<()> {
         // Every acknowledged write was committed by the server.
         Ok(())
-    }
-}
-
-/// JSON around one argument on the wire (`{"type":"blob","base64":"…"}` and separators).
-pub(crate) const ARG_OVERHEAD: usize = 40;
-
-/// The bytes a blob argument of `len` bytes takes in a request: base64 plus its JSON.
-pub(crate) fn wire_bytes(len: usize) -> usize {
-    len.div_ceil(3) * 4 + ARG_OVERHEAD
-}
-
-/// Splits upsert parameters (`UPSERT_PARAMS` per row) into ranges of whole rows, each of at
-/// most `max_rows` rows and — unless a single row is larger — at most `max_bytes` of keys and
-/// values.
-fn split_rows(rows: &[Arg], max_rows: usize, max_bytes: usize) -> Vec<std::ops::Range<usize>> {
-    let row_bytes = |row: &[Arg]| -> usize {
-        row.iter()
-            .map(|v| match v {
-                Arg::Blob(b) => wire_bytes(b.len()),
-                Arg::Text(t) => t.len() + ARG_OVERHEAD,
-                _ => ARG_OVERHEAD,
-            })
-            .sum()
-    };
-    let mut out = Vec::new();
-    let (mut start, mut n, mut bytes) = (0, 0, 0);
-    for (i, row) in rows.chunks(sql::UPSERT_PARAMS).enumerate() {
-        let size = row_bytes(row);
-        if n > 0 && (n == max_rows || bytes + size > max_bytes) {
-            out.push(start..i * sql::UPSERT_PARAMS);
-            (start, n, bytes) = (i * sql::UPSERT_PARAMS, 0, 0);
-        }
-        n += 1;
-        bytes += size;
-    }
-    if n > 0 || out.is_empty() {
-        out.push(start..rows.len());
-    }
-    out
-}
-
-#[cfg(test)]
-mod split_tests {
-    use super::*;
-
-    fn row(len: usize) -> Vec<Arg> {
-        vec![
-            Arg::Text("ks".into()),
-            Arg::Blob(Bytes::from(vec![1; 4])),
-            Arg::Blob(Bytes::from(vec![0; len])),
-            Arg::Integer(1),
-            Arg::Integer(1),
-            Arg::Integer(0),
-        ]
-    }
-
-    #[test]
-    fn rows_split_by_count_and_by_bytes_never_inside_a_row() {
-        let rows: Vec<Arg> = (0..10).flat_map(|_| row(100)).collect();
-        let p = sql::UPSERT_PARAMS;
-        assert_eq!(split_rows(&rows, 100, 1 << 20), vec![0..10 * p]);
-        assert_eq!(
-            split_rows(&rows, 4, 1 << 20),
-            vec![0..4 * p, 4 * p..8 * p, 8 * p..10 * p]
-        );
-        // ~420 bytes a row on the wire (base64 and JSON): 3 rows fit 1,300 bytes.
-        let by_bytes = split_rows(&rows, 100, 1_300);
-        assert_eq!(by_bytes[0], 0..3 * p);
-        assert_eq!(by_bytes.last().unwrap().end, 10 * p);
-        // A row larger than the cap goes alone.
-        let big: Vec<Arg> = [row(10), row(1_000), row(10)].concat();
-        assert_eq!(
-            split_rows(&big, 100, 500),
-            vec![0..p, p..2 * p, 2 * p..3 * p]
-        );
     }
 }

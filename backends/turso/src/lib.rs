@@ -38,6 +38,7 @@ mod endpoint;
 mod error;
 pub mod hlc;
 mod pipeline;
+mod request_size;
 mod resilience;
 mod secret;
 mod sql;

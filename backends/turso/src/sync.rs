@@ -25,6 +25,7 @@ use strata::{Error, Operation, Result};
 
 use crate::backend::{RecordVersion, TursoBackend, node_from_sql, node_to_sql};
 use crate::pipeline::{Arg, integer_cell};
+use crate::request_size::{ARG_OVERHEAD, split_by_size, wire_bytes};
 use crate::sql;
 
 /// Records per push statement (6 parameters each, under SQLite's limit).
@@ -151,29 +152,17 @@ impl TursoBackend {
     /// `records` in statements of at most [`PUSH_ROWS_PER_STATEMENT`] rows and about
     /// `max_request_bytes` on the wire each (a record larger than that goes alone).
     fn push_chunks<'r>(&self, records: &'r [SyncRecord]) -> Vec<&'r [SyncRecord]> {
-        let cap = self.config().max_request_bytes;
         let size = |r: &SyncRecord| {
-            crate::backend::wire_bytes(r.key.len())
-                + r.value
-                    .as_ref()
-                    .map_or(0, |v| crate::backend::wire_bytes(v.len()))
-                + 4 * crate::backend::ARG_OVERHEAD
+            wire_bytes(r.key.len())
+                + r.value.as_ref().map_or(0, |v| wire_bytes(v.len()))
+                + 4 * ARG_OVERHEAD
                 + self.keyspace.len()
         };
-        let mut chunks = Vec::new();
-        let (mut start, mut bytes) = (0, 0);
-        for (i, record) in records.iter().enumerate() {
-            let n = size(record);
-            if i > start && (i - start == PUSH_ROWS_PER_STATEMENT || bytes + n > cap) {
-                chunks.push(&records[start..i]);
-                (start, bytes) = (i, 0);
-            }
-            bytes += n;
-        }
-        if start < records.len() {
-            chunks.push(&records[start..]);
-        }
-        chunks
+        let cap = self.config().max_request_bytes;
+        split_by_size(records, PUSH_ROWS_PER_STATEMENT, cap, size)
+            .into_iter()
+            .map(|range| &records[range])
+            .collect()
     }
 
     /// Sorts records the server did not apply into duplicates and losses.

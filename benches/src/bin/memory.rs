@@ -12,6 +12,7 @@ use std::process::Command;
 
 use bytes::Bytes;
 use strata::{MemoryCache, StorageBackend};
+use strata_tests::deadline::ready;
 
 const ENTRIES: usize = 500_000;
 const KEY_LEN: usize = 16;
@@ -35,17 +36,6 @@ fn entry(i: usize) -> (Bytes, Bytes) {
         Bytes::from(key),
         Bytes::from(vec![(i % 251) as u8; VALUE_LEN]),
     )
-}
-
-fn ready<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-    {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("a memory cache call must not wait"),
-    }
 }
 
 /// Runs one case in this process; prints `growth_bytes entries`.
