@@ -8,4 +8,5 @@ pub mod opt;
 pub mod peers;
 pub mod product;
 pub mod raw_redb;
+pub mod side_by_side;
 pub mod traces;

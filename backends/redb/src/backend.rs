@@ -15,6 +15,7 @@ use strata::{
 };
 use tokio::sync::oneshot;
 
+use crate::activity::{Activity, Kind};
 use crate::blocking;
 use crate::config::{RedbBuilder, RedbConfig};
 use crate::error::{WriterFault, redb_error, writer_gone};
@@ -55,38 +56,11 @@ struct Shared {
     fault: WriterFault,
     /// Values carry checksums (every store created since they exist).
     checksums: bool,
-    /// Writes sent and not yet answered.
-    in_flight: std::sync::atomic::AtomicUsize,
+    /// Reads and writes sent and not yet answered (see `activity.rs`).
+    activity: Arc<Activity>,
     /// Set once any call met damaged data: the writer then leaves the file without redb's
     /// final commit (see `writer::shutdown`).
     damaged: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// Counts one write in flight for as long as it lives.
-struct InFlight<'a> {
-    counter: &'a std::sync::atomic::AtomicUsize,
-    alone: bool,
-}
-
-impl<'a> InFlight<'a> {
-    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
-        let before = counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        InFlight {
-            counter,
-            alone: before == 0,
-        }
-    }
-
-    fn alone(&self) -> bool {
-        self.alone
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.counter
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
 }
 
 impl RedbBackend {
@@ -167,6 +141,7 @@ impl RedbBackend {
             group_wait: config.group_wait,
         };
         let writer_db = db.clone();
+        let activity = Arc::new(Activity::default());
         let counters = Arc::new(WriterCounters::default());
         let fault = WriterFault::default();
         let damaged = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -175,6 +150,7 @@ impl RedbBackend {
             .spawn({
                 let (counters, fault, damaged) = (counters.clone(), fault.clone(), damaged.clone());
                 let shut = shut.clone();
+                let activity = activity.clone();
                 move || {
                     writer::run(
                         writer_db,
@@ -183,6 +159,7 @@ impl RedbBackend {
                         counters,
                         fault,
                         (damaged, shut),
+                        &activity,
                     )
                 }
             })
@@ -193,6 +170,7 @@ impl RedbBackend {
         let readers = crate::reader::Readers::start(
             &db,
             &counters,
+            &activity,
             config.reader_threads,
             config.reader_spin,
         )
@@ -209,7 +187,7 @@ impl RedbBackend {
         };
         let shared = Shared {
             checksums,
-            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            activity,
             damaged,
             counters,
             fault,
@@ -276,11 +254,7 @@ impl RedbBackend {
     /// How long a caller may spin for its answer before parking (see `send_write_unnoted`):
     /// only alone, and never under `Full`.
     pub(crate) fn answer_spin(&self) -> std::time::Duration {
-        let alone = self
-            .shared
-            .in_flight
-            .load(std::sync::atomic::Ordering::Acquire)
-            == 0;
+        let alone = self.shared.activity.total() == 0;
         if alone && !matches!(self.shared.config.sync_mode, SyncMode::Full) {
             self.shared.config.caller_spin
         } else {
@@ -341,12 +315,13 @@ impl RedbBackend {
             ops,
             reply,
         };
-        let in_flight = InFlight::enter(&self.shared.in_flight);
+        let in_flight = self.shared.activity.enter(Kind::Write);
         self.send(op, request)?;
         // A lone writer whose commit will not fsync gets its answer within microseconds:
         // waiting a bounded moment for it saves parking and waking this thread, which costs
         // more than the commit itself. Never under `Full` (an fsync takes far longer) and
-        // never with other writes in flight (their group commit needs the CPU).
+        // never with other calls in flight (their group commit or reads need the CPU: see
+        // `activity.rs`).
         let spin = self.shared.config.caller_spin;
         if !spin.is_zero()
             && in_flight.alone()

@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod activity;
 mod backend;
 mod blocking;
 mod checksum;

@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, TableError};
 use strata::{Error, Operation, Result};
 use tokio::sync::oneshot;
 
+use crate::activity::{Activity, Kind};
 use crate::error::redb_error;
 use crate::stats::WriterCounters;
 use crate::writer::table_def;
@@ -94,8 +94,8 @@ impl ReaderSnapshot {
 pub(crate) struct Readers {
     jobs: Option<Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
-    /// Reads sent and not yet answered: a caller spins for its answer only when alone.
-    in_flight: AtomicUsize,
+    /// Calls in flight on the store: a caller spins for its answer only when alone.
+    activity: Arc<Activity>,
 }
 
 impl Readers {
@@ -103,6 +103,7 @@ impl Readers {
     pub(crate) fn start(
         db: &Arc<Database>,
         counters: &Arc<WriterCounters>,
+        activity: &Arc<Activity>,
         threads: usize,
         spin: Duration,
     ) -> std::io::Result<Self> {
@@ -117,16 +118,17 @@ impl Readers {
                 tables: HashMap::new(),
             };
             let queue = queue.clone();
+            let activity = activity.clone();
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("strata-redb-reader-{i}"))
-                    .spawn(move || serve(snapshot, queue, spin))?,
+                    .spawn(move || serve(snapshot, queue, spin, &activity))?,
             );
         }
         Ok(Readers {
             jobs: Some(jobs),
             threads: handles,
-            in_flight: AtomicUsize::new(0),
+            activity: activity.clone(),
         })
     }
 
@@ -155,8 +157,7 @@ impl Readers {
             }
             let _ = reply.send(result);
         });
-        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
-        let _in_flight = Leave(&self.in_flight);
+        let in_flight = self.activity.enter(Kind::Read);
         let gone = || {
             Error::new(
                 strata::ErrorKind::Closed,
@@ -170,7 +171,7 @@ impl Readers {
             .ok_or_else(gone)?
             .send(job)
             .map_err(|_| gone())?;
-        if alone && !spin.is_zero() {
+        if !spin.is_zero() && in_flight.alone() {
             let until = Instant::now() + spin;
             loop {
                 match answer.try_recv() {
@@ -204,22 +205,13 @@ impl Drop for Readers {
     }
 }
 
-/// Decrements the in-flight count when the read ends or is dropped.
-struct Leave<'a>(&'a AtomicUsize);
-
-impl Drop for Leave<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// A reader thread: serves jobs until the channel closes.
-fn serve(mut snapshot: ReaderSnapshot, queue: Receiver<Job>, spin: Duration) {
+fn serve(mut snapshot: ReaderSnapshot, queue: Receiver<Job>, spin: Duration, activity: &Activity) {
     loop {
         let job = match queue.try_recv() {
             Ok(job) => job,
             Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => match spin_for(&queue, spin) {
+            Err(TryRecvError::Empty) => match spin_for(&queue, spin, activity) {
                 Some(job) => job,
                 None => {
                     // Idle: let go of the snapshot before parking.
@@ -236,8 +228,8 @@ fn serve(mut snapshot: ReaderSnapshot, queue: Receiver<Job>, spin: Duration) {
     snapshot.release_quietly();
 }
 
-/// The next job if one arrives within `spin`.
-fn spin_for(queue: &Receiver<Job>, spin: Duration) -> Option<Job> {
+/// The next job if one arrives within `spin` and no write needs the CPU meanwhile.
+fn spin_for(queue: &Receiver<Job>, spin: Duration, activity: &Activity) -> Option<Job> {
     if spin.is_zero() {
         return None;
     }
@@ -246,7 +238,9 @@ fn spin_for(queue: &Receiver<Job>, spin: Duration) -> Option<Job> {
         match queue.try_recv() {
             Ok(job) => return Some(job),
             Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if Instant::now() >= until => return None,
+            Err(TryRecvError::Empty) if activity.writes() > 0 || Instant::now() >= until => {
+                return None;
+            }
             Err(TryRecvError::Empty) => std::hint::spin_loop(),
         }
     }

@@ -16,6 +16,7 @@ use redb::{Database, Durability, Table, TableDefinition};
 use strata::{BatchOp, Error, Operation, Result, SyncMode};
 use tokio::sync::oneshot;
 
+use crate::activity::Activity;
 use crate::error::{WriterFault, redb_error};
 use crate::stats::WriterCounters;
 use crate::sync_policy::SyncPolicy;
@@ -65,13 +66,14 @@ pub(crate) fn run(
     counters: Arc<WriterCounters>,
     fault: WriterFault,
     (damaged, shut): (Arc<AtomicBool>, Arc<AtomicBool>),
+    activity: &Activity,
 ) {
     crate::blocking::record_faults_in(&fault);
     let mut policy = SyncPolicy::new(config.sync_mode, Instant::now(), counters.clone());
     let mut group: Vec<Request> = Vec::with_capacity(config.max_group_size);
     let mut last_group_len = 1;
     loop {
-        let Some(first) = next_request(&requests, &db, &mut policy, config.spin) else {
+        let Some(first) = next_request(&requests, &db, &mut policy, config.spin, activity) else {
             break;
         };
         group.push(first);
@@ -170,14 +172,16 @@ fn gather(requests: &Receiver<Request>, group: &mut Vec<Request>, max: usize) {
     }
 }
 
-/// Waits for the next request: spins briefly, then sleeps, waking to fsync for `Normal`'s
-/// interval or `Checkpoint`'s idle checkpoint.
+/// Waits for the next request: spins briefly (unless a read needs the CPU: see
+/// `activity.rs`), then sleeps, waking to fsync for `Normal`'s interval or `Checkpoint`'s
+/// idle checkpoint.
 /// Returns `None` once every sender is gone.
 fn next_request(
     requests: &Receiver<Request>,
     db: &Database,
     policy: &mut SyncPolicy,
     spin: Duration,
+    activity: &Activity,
 ) -> Option<Request> {
     if !spin.is_zero() {
         let until = Instant::now() + spin;
@@ -185,7 +189,9 @@ fn next_request(
             match requests.try_recv() {
                 Ok(request) => return Some(request),
                 Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) if Instant::now() >= until => break,
+                Err(TryRecvError::Empty) if activity.reads() > 0 || Instant::now() >= until => {
+                    break;
+                }
                 Err(TryRecvError::Empty) => std::hint::spin_loop(),
             }
         }
