@@ -171,14 +171,16 @@ impl Readers {
             .ok_or_else(gone)?
             .send(job)
             .map_err(|_| gone())?;
-        if !spin.is_zero() && in_flight.alone() {
+        if !spin.is_zero() {
+            let alone = in_flight.alone();
             let until = Instant::now() + spin;
             loop {
                 match answer.try_recv() {
                     Ok(result) => return result,
                     Err(oneshot::error::TryRecvError::Closed) => return Err(gone()),
                     Err(oneshot::error::TryRecvError::Empty) if Instant::now() >= until => break,
-                    Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(oneshot::error::TryRecvError::Empty) if alone => std::hint::spin_loop(),
+                    Err(oneshot::error::TryRecvError::Empty) => std::thread::yield_now(),
                 }
             }
         }
