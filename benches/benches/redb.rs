@@ -5,6 +5,8 @@
 //!
 //! - `put/{full,off}/{strata,raw}`: one put, awaited, per iteration.
 //! - `get/{strata,raw}`: a point read of a present key.
+//! - `get_tasks/{strata,raw}/{2,64}`: 1,024 point reads shared by 2 or 64 tasks on a
+//!   2-worker runtime (raw redb reads on the workers themselves); throughput in reads/s.
 //! - `batch1000/{strata,raw}`: 1,000 puts in one atomic batch (Full).
 //! - `group_commit/…`: `Full` puts from 1, 8 and 64 concurrent writers, against raw redb
 //!   with one fsync per put; throughput is in puts per second.
@@ -136,6 +138,76 @@ fn bench_get(c: &mut Criterion) {
             )
         })
     });
+    group.finish();
+}
+
+fn bench_get_tasks(c: &mut Criterion) {
+    const READS: u64 = 1_024;
+    let mut group = c.benchmark_group("get_tasks");
+    group.throughput(Throughput::Elements(READS));
+    let dir = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    let store = rt
+        .block_on(
+            RedbBackend::builder(dir.path().join("s.redb"))
+                .sync_mode(SyncMode::Off)
+                .open(),
+        )
+        .unwrap();
+    let raw = Arc::new(RawRedb::create(&dir.path().join("raw.redb")));
+    let value = vec![7u8; VALUE_LEN];
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..10_000).map(|n| (key(n), value.clone())).collect();
+    let mut batch = WriteBatch::new();
+    for (k, v) in &entries {
+        batch.put(k.clone(), v.clone());
+    }
+    rt.block_on(store.write_batch(batch)).unwrap();
+    raw.put_batch(&entries, Durability::Immediate);
+    let counter = Arc::new(AtomicU64::new(0));
+    for tasks in [2u64, 64] {
+        group.bench_with_input(BenchmarkId::new("strata", tasks), &tasks, |b, &tasks| {
+            b.to_async(&rt).iter(|| {
+                let (store, counter) = (store.clone(), counter.clone());
+                async move {
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let (store, counter) = (store.clone(), counter.clone());
+                            tokio::spawn(async move {
+                                for _ in 0..READS / tasks {
+                                    let n = counter.fetch_add(7919, Ordering::Relaxed) % 10_000;
+                                    assert!(store.get(&key(n)).await.unwrap().is_some());
+                                }
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await.unwrap();
+                    }
+                }
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("raw", tasks), &tasks, |b, &tasks| {
+            b.to_async(&rt).iter(|| {
+                let (raw, counter) = (raw.clone(), counter.clone());
+                async move {
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let (raw, counter) = (raw.clone(), counter.clone());
+                            tokio::spawn(async move {
+                                for _ in 0..READS / tasks {
+                                    let n = counter.fetch_add(7919, Ordering::Relaxed) % 10_000;
+                                    assert!(raw.get(&key(n)).is_some());
+                                }
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await.unwrap();
+                    }
+                }
+            })
+        });
+    }
     group.finish();
 }
 
@@ -278,6 +350,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_put, bench_get, bench_scan, bench_batch, bench_group_commit
+    targets = bench_put, bench_get, bench_get_tasks, bench_scan, bench_batch, bench_group_commit
 }
 criterion_main!(benches);

@@ -121,12 +121,29 @@ fn install(root: &Path) {
     }
 }
 
+/// A port free now and never handed out before in this process.
+///
+/// The listener that found it is dropped before sqld binds the port, so the kernel may hand
+/// the same port to the next `bind(0)`. Two servers of one test binary given one port met
+/// like this: the second sqld failed to bind, its health check was answered by the first,
+/// and its tests saw "connection refused" once the first test stopped its server (a
+/// `concurrent_writers_lose_nothing` failure, 1 run in 3 under the full suite). So every port
+/// handed out is remembered, and skipped if the kernel offers it again.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    // Hold every offered listener until a new port turns up, so the kernel offers another.
+    let mut held = Vec::new();
+    for _ in 0..1_000 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().unwrap().port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+        held.push(listener);
+    }
+    panic!("no port not handed out before among 1,000 offered");
 }
 
 /// SubjectPublicKeyInfo DER prefix of an Ed25519 public key.
@@ -153,11 +170,26 @@ impl Sqld {
             dir,
             key,
         };
-        sqld.spawn();
-        sqld
+        // A port taken by another process between `free_port` and sqld's bind: try another.
+        for _ in 0..3 {
+            match sqld.try_spawn() {
+                Ok(()) => return sqld,
+                Err(log) if log.contains("in use") => sqld.port = free_port(),
+                Err(log) => panic!("sqld exited at start; log:\n{log}"),
+            }
+        }
+        panic!("sqld found its port taken 3 times; log:\n{}", sqld.log())
     }
 
+    /// Starts sqld on `self.port` and waits until it is healthy.
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("sqld exited at start (port {}); log:\n{log}", self.port);
+        }
+    }
+
+    /// Starts sqld on `self.port`; `Err(its log)` if it exited before it was healthy.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let binary = sqld_binary();
         let mut child = Command::new(&binary)
             .arg("--http-listen-addr")
@@ -184,10 +216,10 @@ impl Sqld {
             }
         });
         self.child = Some(child);
-        self.wait_healthy();
+        self.wait_healthy()
     }
 
-    fn wait_healthy(&mut self) {
+    fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self
@@ -195,10 +227,16 @@ impl Sqld {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("sqld exited at start ({status}); log:\n{}", self.log());
+                self.child = None;
+                // The log thread may still be writing the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return Err(format!("({status})\n{}", self.log()));
             }
-            if health(self.port) {
-                return;
+            // Healthy is not enough: the server on the port must be ours. Another process's
+            // server that took the port after `free_port` answers health checks too, but
+            // refuses our token; our own sqld then fails to bind and exits (above).
+            if health(self.port) && accepts_token(self.port, &self.token(Access::ReadWrite)) {
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
@@ -291,6 +329,28 @@ fn health(port: u16) -> bool {
         .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .is_err()
     {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200")
+}
+
+/// Whether the server on `port` accepts `token` (an empty hrana pipeline answers 200): each
+/// test server has its own JWT key, so this tells this server from another on the same port.
+fn accepts_token(port: u16, token: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let body = r#"{"requests":[]}"#;
+    let request = format!(
+        "POST /v2/pipeline HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
     let mut response = String::new();

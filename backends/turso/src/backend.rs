@@ -359,7 +359,7 @@ impl TursoBackend {
                 Ok(Err(e)) => e,
                 Err(_) => timeout(op, deadline),
             };
-            permit.failure(err.is_transient());
+            permit.failure_of(&err);
             let err = if sent_before { maybe_sent(err) } else { err };
             sent_before |= !never_sent(&err);
             if !err.is_transient() || attempt >= r.max_attempts {

@@ -72,6 +72,9 @@ pub(crate) struct Breaker {
     cooldown: Duration,
     /// Probe ids, so a stale probe's drop cannot free a newer probe's slot.
     probes: AtomicU64,
+    /// The last transient failure, told with every fast failure while open: "the remote is
+    /// failing" alone leaves a user (or a failed test) without the cause.
+    last_failure: Mutex<Option<String>>,
 }
 
 /// Permission to make a call; report its outcome. Dropping it unreported (the call was
@@ -89,6 +92,7 @@ impl Breaker {
             threshold: threshold.max(1),
             cooldown,
             probes: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
         }
     }
 
@@ -106,14 +110,17 @@ impl Breaker {
             State::HalfOpen { probe } => probe.is_none(),
         };
         if !may_probe {
-            return Err(crate::error::not_sent(
-                Error::new(
-                    ErrorKind::Unavailable,
-                    op,
-                    "circuit breaker open: the remote database is failing",
-                )
-                .with_context("backend", "turso"),
-            ));
+            drop(state);
+            let mut err = Error::new(
+                ErrorKind::Unavailable,
+                op,
+                "circuit breaker open: the remote database is failing",
+            )
+            .with_context("backend", "turso");
+            if let Some(cause) = self.last_failure.lock().clone() {
+                err = err.with_context("last failure", cause);
+            }
+            return Err(crate::error::not_sent(err));
         }
         let id = self.probes.fetch_add(1, Ordering::Relaxed);
         *state = State::HalfOpen { probe: Some(id) };
@@ -132,6 +139,15 @@ impl Permit<'_> {
     pub(crate) fn success(mut self) {
         self.probe = None;
         *self.breaker.state.lock() = State::Closed { failures: 0 };
+    }
+
+    /// Records `err` as this call's outcome (see [`Permit::failure`]), remembering a transient
+    /// one as the cause the breaker reports while open.
+    pub(crate) fn failure_of(self, err: &Error) {
+        if err.is_transient() {
+            *self.breaker.last_failure.lock() = Some(err.to_string());
+        }
+        self.failure(err.is_transient());
     }
 
     /// Records a failure; only transient ones (the remote is down) count towards opening.
@@ -191,6 +207,25 @@ mod tests {
         probe.success();
         assert!(!b.is_open());
         assert!(b.admit(Operation::Get).is_ok());
+    }
+
+    #[test]
+    fn an_open_breaker_names_the_last_transient_failure() {
+        let b = Breaker::new(2, Duration::from_secs(60));
+        let down = Error::new(ErrorKind::Unavailable, Operation::Put, "connection refused")
+            .with_transient(true);
+        let refused = Error::new(ErrorKind::Unauthorized, Operation::Put, "bad token");
+        b.admit(Operation::Put).unwrap().failure_of(&down);
+        b.admit(Operation::Put).unwrap().failure_of(&refused);
+        assert!(!b.is_open(), "a non-transient failure does not count");
+        b.admit(Operation::Put).unwrap().failure_of(&down);
+        let err = b.admit(Operation::Get).err().expect("open");
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("last failure") && text.contains("connection refused"),
+            "{text}"
+        );
+        assert!(!text.contains("bad token"), "{text}");
     }
 
     #[test]
