@@ -200,7 +200,8 @@ fn apply(state: &mut State, notes: &mut Vec<(NodeId, u64)>) {
 impl Feed<'_> {
     /// Records a hit on `key` now; returns `false` (recording nothing) if it is not resident.
     pub(crate) fn hit(&mut self, ks: u32, key: Bytes) -> bool {
-        self.state.policy.record_hit(&(ks, key))
+        let hash = key_hash(ks, &key);
+        self.state.policy.record_hit_hashed(&(ks, key), hash)
     }
 
     /// Records a miss on the key whose [`key_hash`] is `hash`.
@@ -217,18 +218,23 @@ impl Feed<'_> {
 
     /// Forgets `key`; returns whether it was resident.
     pub(crate) fn remove(&mut self, ks: u32, key: Bytes) -> bool {
-        self.state.policy.remove(&(ks, key))
+        let hash = key_hash(ks, &key);
+        self.state.policy.remove_hashed(&(ks, key), hash)
     }
 
     /// The node holding `key` while it is resident: what [`PolicyDriver::hit`] notes.
     pub(crate) fn node_of(&self, ks: u32, key: &Bytes) -> Option<NodeId> {
-        self.state.policy.node_of(&(ks, key.clone()))
+        self.state
+            .policy
+            .node_of(&(ks, key.clone()), key_hash(ks, key))
     }
 
     /// Whether `key` is resident.
     pub(crate) fn contains(&self, ks: u32, key: &Bytes) -> bool {
         // The tuple owns its `Bytes`: a clone is a reference count, not a copy.
-        self.state.policy.contains(&(ks, key.clone()))
+        self.state
+            .policy
+            .contains_hashed(&(ks, key.clone()), key_hash(ks, key))
     }
 
     /// Takes the keys evicted since the last call, oldest first.

@@ -64,7 +64,7 @@ impl MemoryCacheBuilder {
 
     /// Bounds the resident bytes: key + value of each entry plus
     /// [`ENTRY_OVERHEAD_BYTES`](super::ENTRY_OVERHEAD_BYTES) (see
-    /// [`MemoryCacheConfig::max_bytes`]); at least 3,600 (8 entries' bookkeeping), or `build`
+    /// [`MemoryCacheConfig::max_bytes`]); at least 2,640 (8 entries' bookkeeping), or `build`
     /// fails. Default: unbounded (then `max_entries` is required).
     pub fn max_bytes(mut self, n: u64) -> Self {
         self.config.max_bytes = Some(n);
@@ -114,7 +114,7 @@ impl MemoryCacheBuilder {
         }
         if c.max_bytes.is_some_and(|b| b < MIN_MAX_BYTES) {
             return bad(
-                "max_bytes must be at least 3,600 bytes: each entry counts 450 bytes of bookkeeping (ENTRY_OVERHEAD_BYTES) besides its key and value",
+                "max_bytes must be at least 2,640 bytes: each entry counts 330 bytes of bookkeeping (ENTRY_OVERHEAD_BYTES) besides its key and value",
             );
         }
         if let Some(ttl) = &c.ttl

@@ -34,9 +34,9 @@ pub use config::{MemoryCacheBuilder, MemoryCacheConfig};
 /// What one entry costs in memory beyond its key and value bytes, as a `max_bytes` budget
 /// counts it: its hash-table slot, its policy node and index entry, its share of the
 /// frequency sketch, the allocator's rounding and the buffers' shared headers. Measured:
-/// 453 bytes per entry for 500,000 entries of 16-byte keys and 100-byte values
+/// 330 bytes per entry for 500,000 entries of 16-byte keys and 100-byte values
 /// (`cargo run --release -p strata-bench --bin memory`).
-pub const ENTRY_OVERHEAD_BYTES: u64 = 450;
+pub const ENTRY_OVERHEAD_BYTES: u64 = 330;
 
 /// Keyspace name -> (id, its shards).
 type KeyspaceIndex = HashMap<Arc<str>, (u32, Arc<Shards>)>;

@@ -95,7 +95,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             } else {
                 self.ghost_main.push(hash);
             }
-            self.index.remove(&key);
+            self.unindex(loser, hash);
             self.detach(loser);
             evicted.push((key, EvictionCause::Capacity));
         }

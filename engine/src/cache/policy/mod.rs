@@ -17,6 +17,7 @@
 use std::hash::{BuildHasher, Hash};
 
 use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 
 use super::climber::HillClimber;
 use super::deque::{Deque, NodeId, Region, Slab};
@@ -84,7 +85,10 @@ pub enum EvictionCause {
 /// stores the values and removes the keys the policy evicts.
 #[derive(Debug)]
 pub struct WTinyLfu<K> {
-    index: std::collections::HashMap<K, NodeId, FixedState>,
+    /// Node ids, found by the hash each key was inserted with and told apart by the key the
+    /// node holds: four bytes a slot, where a map owning a copy of each key took ~100 bytes
+    /// an entry at the table's load (a quarter of a `MemoryCache` entry's overhead).
+    index: HashTable<NodeId>,
     slab: Slab<K>,
     window: Deque,
     probation: Deque,
@@ -107,7 +111,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         let sketch = FrequencySketch::new(config.expected_entries);
         let climber = HillClimber::new(config.max_weight, sketch.sample_size());
         let mut policy = WTinyLfu {
-            index: std::collections::HashMap::with_hasher(FixedState::with_seed(0x5717a7a)),
+            index: HashTable::new(),
             slab: Slab::new(),
             window: Deque::new(),
             probation: Deque::new(),
@@ -178,19 +182,43 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.window.weight + self.probation.weight + self.protected.weight
     }
 
-    /// Whether `key` is resident.
+    /// Whether `key` is resident (inserted with [`insert`](Self::insert)).
     pub fn contains(&self, key: &K) -> bool {
-        self.index.contains_key(key)
+        self.find(key, self.hash_of(key)).is_some()
+    }
+
+    /// Whether `key`, inserted with `hash`, is resident.
+    pub(crate) fn contains_hashed(&self, key: &K, hash: u64) -> bool {
+        self.find(key, hash).is_some()
     }
 
     /// Records a request that found `key` resident; returns `false` if it is not resident
     /// (then nothing is recorded).
     pub fn record_hit(&mut self, key: &K) -> bool {
-        let Some(&id) = self.index.get(key) else {
+        self.record_hit_hashed(key, self.hash_of(key))
+    }
+
+    /// [`record_hit`](Self::record_hit) for a key inserted with `hash`.
+    pub(crate) fn record_hit_hashed(&mut self, key: &K, hash: u64) -> bool {
+        let Some(id) = self.find(key, hash) else {
             return false;
         };
         self.on_hit(id);
         true
+    }
+
+    /// The node of `key`, inserted with `hash`, if resident.
+    fn find(&self, key: &K, hash: u64) -> Option<NodeId> {
+        self.index
+            .find(hash, |&id| self.slab.get(id).key == *key)
+            .copied()
+    }
+
+    /// Drops node `id` (whose hash is `hash`) from the index.
+    fn unindex(&mut self, id: NodeId, hash: u64) {
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == id) {
+            entry.remove();
+        }
     }
 
     /// Records a hit on the node `id` noted earlier for the key whose hash is `hash`; nothing
@@ -203,9 +231,10 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         true
     }
 
-    /// The node holding `key`, if resident: what a cache notes hits against.
-    pub(crate) fn node_of(&self, key: &K) -> Option<NodeId> {
-        self.index.get(key).copied()
+    /// The node holding `key` (inserted with `hash`), if resident: what a cache notes hits
+    /// against.
+    pub(crate) fn node_of(&self, key: &K, hash: u64) -> Option<NodeId> {
+        self.find(key, hash)
     }
 
     /// Records a miss known only by its hash. The hash must be the one the key is (or will
@@ -247,31 +276,46 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         evicted: &mut Vec<(K, EvictionCause)>,
     ) -> bool {
         if weight > self.config.max_weight {
-            if let Some(id) = self.index.remove(&key) {
+            if let Some(id) = self.find(&key, hash) {
+                self.unindex(id, hash);
                 self.detach(id);
             }
             evicted.push((key, EvictionCause::TooLarge));
             return false;
         }
-        match self.index.get(&key) {
-            Some(&id) => self.reweigh(id, weight),
-            None => {
-                let id = self.slab.insert(key.clone(), hash, weight, Region::Window);
-                self.window.push_back(&mut self.slab, id);
-                self.index.insert(key.clone(), id);
+        let id = match self.find(&key, hash) {
+            Some(id) => {
+                self.reweigh(id, weight);
+                id
             }
-        }
+            None => {
+                let id = self.slab.insert(key, hash, weight, Region::Window);
+                self.window.push_back(&mut self.slab, id);
+                let slab = &self.slab;
+                self.index.insert_unique(hash, id, |&i| slab.get(i).hash);
+                id
+            }
+        };
         self.maintain(evicted);
-        if let Some(hash) = self.pending_increment.take() {
-            self.sketch.increment(hash);
+        if let Some(pending) = self.pending_increment.take() {
+            self.sketch.increment(pending);
         }
-        self.index.contains_key(&key)
+        // Resident unless evicted just now (its node id may since hold nothing, never
+        // another key: eviction frees ids only after `maintain` is done).
+        self.slab.try_get(id).is_some_and(|node| node.hash == hash)
     }
 
-    /// Forgets `key`; returns whether it was resident.
+    /// Forgets `key` (inserted with [`insert`](Self::insert)); returns whether it was
+    /// resident.
     pub fn remove(&mut self, key: &K) -> bool {
-        match self.index.remove(key) {
+        self.remove_hashed(key, self.hash_of(key))
+    }
+
+    /// Forgets `key`, inserted with `hash`; returns whether it was resident.
+    pub(crate) fn remove_hashed(&mut self, key: &K, hash: u64) -> bool {
+        match self.find(key, hash) {
             Some(id) => {
+                self.unindex(id, hash);
                 self.detach(id);
                 true
             }

@@ -89,3 +89,48 @@ fn remove_and_reinsert() {
     p.insert(1, 3, &mut evicted);
     assert_eq!((p.len(), p.weight()), (1, 3));
 }
+
+#[test]
+fn keys_sharing_a_hash_are_told_apart_by_the_key() {
+    // The index finds nodes by hash and tells them apart by the key they hold: two keys with
+    // one hash must stay two entries, each found, hit and removed on its own.
+    let mut p = WTinyLfu::new(PolicyConfig::entries(10));
+    let mut evicted = Vec::new();
+    assert!(p.insert_hashed(1u64, 42, 1, &mut evicted));
+    assert!(p.insert_hashed(2u64, 42, 1, &mut evicted));
+    assert_eq!(p.len(), 2);
+    assert!(p.contains_hashed(&1, 42) && p.contains_hashed(&2, 42));
+    assert!(!p.contains_hashed(&3, 42));
+    assert_ne!(p.node_of(&1, 42), p.node_of(&2, 42));
+    // Re-inserting one re-weighs it; it does not add a third entry.
+    assert!(p.insert_hashed(2u64, 42, 3, &mut evicted));
+    assert_eq!((p.len(), p.weight()), (2, 4));
+    assert!(p.remove_hashed(&1, 42));
+    assert!(!p.contains_hashed(&1, 42));
+    assert!(
+        p.record_hit_hashed(&2, 42),
+        "the other key survives its twin's removal"
+    );
+    assert!(!p.remove_hashed(&1, 42));
+    assert!(evicted.is_empty());
+}
+
+#[test]
+fn evictions_leave_the_index_in_step_with_the_nodes() {
+    // Thousands of inserts through a small policy: every key the policy still holds is found,
+    // and every evicted one is gone from the index.
+    let mut p = WTinyLfu::new(PolicyConfig::entries(64));
+    let mut evicted = Vec::new();
+    for k in 0..5_000u64 {
+        p.record_miss(&(k % 700));
+        p.insert(k % 700, 1, &mut evicted);
+    }
+    let gone: std::collections::HashSet<u64> = evicted.iter().map(|(k, _)| *k).collect();
+    let resident = (0..700u64).filter(|k| p.contains(k)).count();
+    assert_eq!(resident, p.len());
+    assert!(p.len() <= 64);
+    let hottest = p.hottest(usize::MAX);
+    assert_eq!(hottest.len(), p.len());
+    assert!(hottest.iter().all(|k| p.contains(k)));
+    assert!(!gone.is_empty());
+}
