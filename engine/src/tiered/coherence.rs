@@ -48,6 +48,10 @@ pub(crate) struct Coherence {
     hasher: FixedState,
     /// Keys marked suspect, over all stripes (a replica scans the lower tier while > 0).
     suspects: AtomicUsize,
+    /// Busy keys over all stripes, never below the true count: raised before a stripe shows
+    /// a new key, lowered after it stops showing one. At 0 a hit skips hashing its key to a
+    /// stripe (a cache miss on a random stripe, most of what `Tiered` added to a hit).
+    busy_keys: AtomicUsize,
     /// Lower reads in progress, so a write can detach readers that may hold the old value.
     pub(crate) flights: Arc<Flights>,
 }
@@ -104,6 +108,7 @@ impl Default for Coherence {
                 .collect(),
             hasher: FixedState::with_seed(0x7e75),
             suspects: AtomicUsize::new(0),
+            busy_keys: AtomicUsize::new(0),
             flights: Arc::default(),
         }
     }
@@ -120,8 +125,25 @@ impl Coherence {
 
     /// Whether reads of `key` must bypass the upper tier (a write in flight, or suspect).
     pub(crate) fn is_busy(&self, key: &[u8]) -> bool {
+        if self.busy_keys.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
         let stripe = self.stripe(key);
         stripe.busy.load(Ordering::SeqCst) > 0 && stripe.keys.lock().contains_key(key)
+    }
+
+    /// Publishes `stripe`'s busy-key count `len` (its map's length, the map lock held):
+    /// the total rises before the stripe shows more keys and falls after it shows fewer, so
+    /// a total of 0 always means no stripe is busy.
+    fn publish_busy(&self, stripe: &Stripe, len: usize) {
+        let before = stripe.busy.load(Ordering::SeqCst);
+        if len > before {
+            self.busy_keys.fetch_add(len - before, Ordering::SeqCst);
+            stripe.busy.store(len, Ordering::SeqCst);
+        } else {
+            stripe.busy.store(len, Ordering::SeqCst);
+            self.busy_keys.fetch_sub(before - len, Ordering::SeqCst);
+        }
     }
 
     /// Whether any key is suspect (its upper copy may be stale).
@@ -150,7 +172,7 @@ impl Coherence {
                 state.overlaps += 1;
             }
             registered.push((key.clone(), state.overlaps, overlapped));
-            stripe.busy.store(map.len(), Ordering::SeqCst);
+            self.publish_busy(stripe, map.len());
             drop(map);
             // After the key is visible as busy: a reader that notes the new epoch sees it.
             stripe.epoch.fetch_add(1, Ordering::SeqCst);
@@ -220,7 +242,7 @@ impl Coherence {
             map.remove(&key);
             self.suspects.fetch_sub(1, Ordering::SeqCst);
         }
-        stripe.busy.store(map.len(), Ordering::SeqCst);
+        self.publish_busy(stripe, map.len());
         Ok(true)
     }
 
@@ -232,7 +254,7 @@ impl Coherence {
             state.suspect = true;
             self.suspects.fetch_add(1, Ordering::SeqCst);
         }
-        stripe.busy.store(map.len(), Ordering::SeqCst);
+        self.publish_busy(stripe, map.len());
         drop(map);
         stripe.epoch.fetch_add(1, Ordering::SeqCst);
     }
@@ -397,7 +419,7 @@ impl Intent {
                     map.remove(key);
                 }
             }
-            stripe.busy.store(map.len(), Ordering::SeqCst);
+            coherence.publish_busy(stripe, map.len());
             drop(map);
             stripe.epoch.fetch_add(1, Ordering::SeqCst);
         }
@@ -419,5 +441,54 @@ impl Drop for Intent {
         }
         let alone = vec![false; self.keys.len()];
         self.release(|_| Some(true), &alone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryBackend;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn the_busy_total_never_hides_a_busy_key_and_returns_to_zero() {
+        let c = Arc::new(Coherence::default());
+        let (upper, lower) = (MemoryBackend::new(), MemoryBackend::new());
+        assert!(!c.is_busy(b"a"));
+        // Two writers on one key, one on another: busy while any is in flight.
+        let one = c.begin([b("a"), b("b")].iter());
+        let two = c.begin([b("a")].iter());
+        assert!(c.is_busy(b"a") && c.is_busy(b"b") && !c.is_busy(b"c"));
+        one.settle(
+            &upper,
+            Repair::<MemoryBackend>::Invalidate,
+            Some(WriteBatch::new()),
+        )
+        .await;
+        assert!(c.is_busy(b"a"), "the second writer is still in flight");
+        // A writer dropped unsettled leaves its key suspect: still busy.
+        drop(two);
+        assert!(c.is_busy(b"a") && !c.is_busy(b"b"));
+        // A repair clears the suspicion.
+        let seen = c.epoch(b"a");
+        assert!(c.repair(&upper, b"a", &None, seen).await.unwrap());
+        assert!(!c.is_busy(b"a"));
+        assert_eq!(c.busy_keys.load(Ordering::SeqCst), 0);
+        // Many overlapping intents on many keys, settled in any order, end at zero.
+        let intents: Vec<Intent> = (0..200)
+            .map(|i| c.begin([b(&format!("k{}", i % 37))].iter()))
+            .collect();
+        assert!(c.busy_keys.load(Ordering::SeqCst) >= 37);
+        for (i, intent) in intents.into_iter().enumerate() {
+            assert!(c.is_busy(format!("k{}", i % 37).as_bytes()));
+            intent
+                .settle(&upper, Repair::CopyFrom(&lower), Some(WriteBatch::new()))
+                .await;
+        }
+        assert_eq!(c.busy_keys.load(Ordering::SeqCst), 0);
+        assert!((0..37).all(|i| !c.is_busy(format!("k{i}").as_bytes())));
     }
 }
