@@ -169,6 +169,23 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         let hash = self.hash_of(&key);
         self.insert_hashed(key, hash, weight, evicted)
     }
+
+    /// Whether `key` is resident (inserted with [`insert`](Self::insert)).
+    pub fn contains(&self, key: &K) -> bool {
+        self.find(key, self.hash_of(key)).is_some()
+    }
+
+    /// Records a request that found `key` resident; returns `false` if it is not resident
+    /// (then nothing is recorded).
+    pub fn record_hit(&mut self, key: &K) -> bool {
+        self.record_hit_hashed(key, self.hash_of(key))
+    }
+
+    /// Forgets `key` (inserted with [`insert`](Self::insert)); returns whether it was
+    /// resident.
+    pub fn remove(&mut self, key: &K) -> bool {
+        self.remove_hashed(key, self.hash_of(key))
+    }
 }
 
 impl<K: Hash + Eq + Clone> WTinyLfu<K> {
@@ -182,20 +199,9 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.window.weight + self.probation.weight + self.protected.weight
     }
 
-    /// Whether `key` is resident (inserted with [`insert`](Self::insert)).
-    pub fn contains(&self, key: &K) -> bool {
-        self.find(key, self.hash_of(key)).is_some()
-    }
-
     /// Whether `key`, inserted with `hash`, is resident.
     pub(crate) fn contains_hashed(&self, key: &K, hash: u64) -> bool {
         self.find(key, hash).is_some()
-    }
-
-    /// Records a request that found `key` resident; returns `false` if it is not resident
-    /// (then nothing is recorded).
-    pub fn record_hit(&mut self, key: &K) -> bool {
-        self.record_hit_hashed(key, self.hash_of(key))
     }
 
     /// [`record_hit`](Self::record_hit) for a key inserted with `hash`.
@@ -303,12 +309,6 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         // Resident unless evicted just now (its node id may since hold nothing, never
         // another key: eviction frees ids only after `maintain` is done).
         self.slab.try_get(id).is_some_and(|node| node.hash == hash)
-    }
-
-    /// Forgets `key` (inserted with [`insert`](Self::insert)); returns whether it was
-    /// resident.
-    pub fn remove(&mut self, key: &K) -> bool {
-        self.remove_hashed(key, self.hash_of(key))
     }
 
     /// Forgets `key`, inserted with `hash`; returns whether it was resident.
