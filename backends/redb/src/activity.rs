@@ -10,6 +10,7 @@
 //! - an idle reader stops spinning (and parks) as soon as a write is in flight;
 //! - an idle writer stops spinning as soon as a read is in flight.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Counts of the calls in flight, by kind.
@@ -39,6 +40,15 @@ impl Activity {
         self.counter(kind).fetch_add(1, Ordering::AcqRel);
         InFlight {
             activity: self,
+            kind,
+        }
+    }
+
+    /// [`enter`](Self::enter) for a future that must not borrow the store (`transact`).
+    pub(crate) fn enter_owned(self: &Arc<Self>, kind: Kind) -> OwnedInFlight {
+        self.counter(kind).fetch_add(1, Ordering::AcqRel);
+        OwnedInFlight {
+            activity: self.clone(),
             kind,
         }
     }
@@ -73,6 +83,27 @@ impl InFlight<'_> {
 }
 
 impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.activity
+            .counter(self.kind)
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// [`InFlight`] owning its count.
+pub(crate) struct OwnedInFlight {
+    activity: Arc<Activity>,
+    kind: Kind,
+}
+
+impl OwnedInFlight {
+    /// Whether this is the only call in flight on the store.
+    pub(crate) fn alone(&self) -> bool {
+        self.activity.total() == 1
+    }
+}
+
+impl Drop for OwnedInFlight {
     fn drop(&mut self) {
         self.activity
             .counter(self.kind)

@@ -251,11 +251,18 @@ impl RedbBackend {
         self.shared.checksums
     }
 
+    /// Counts a `transact` in flight until the returned guard drops (see `activity.rs`).
+    pub(crate) fn enter_transact(&self) -> crate::activity::OwnedInFlight {
+        self.shared.activity.enter_owned(Kind::Write)
+    }
+
     /// How long a caller may spin for its answer before parking (see `send_write_unnoted`):
     /// only alone, and never under `Full`.
-    pub(crate) fn answer_spin(&self) -> std::time::Duration {
-        let alone = self.shared.activity.total() == 0;
-        if alone && !matches!(self.shared.config.sync_mode, SyncMode::Full) {
+    pub(crate) fn answer_spin(
+        &self,
+        in_flight: &crate::activity::OwnedInFlight,
+    ) -> std::time::Duration {
+        if in_flight.alone() && !matches!(self.shared.config.sync_mode, SyncMode::Full) {
             self.shared.config.caller_spin
         } else {
             std::time::Duration::ZERO
@@ -597,5 +604,80 @@ impl StorageBackend for RedbBackend {
         answer
             .await
             .map_err(|_| writer_gone(Operation::Flush, &self.shared.fault))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use strata::SyncMode;
+
+    use super::RedbBackend;
+
+    #[test]
+    fn a_spin_over_10_ms_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        for builder in [
+            RedbBackend::builder(&path).caller_spin(Duration::from_millis(11)),
+            RedbBackend::builder(&path).reader_spin(Duration::MAX),
+            RedbBackend::builder(&path).writer_spin(Duration::from_secs(1)),
+        ] {
+            let err = builder.open_blocking().unwrap_err();
+            assert_eq!(err.kind(), strata::ErrorKind::InvalidInput, "{err}");
+        }
+        let ok = RedbBackend::builder(&path).caller_spin(Duration::from_millis(10));
+        assert!(ok.open_blocking().is_ok());
+    }
+
+    /// A `transact` running in the writer is a write in flight like a put: idle readers stop
+    /// spinning for it and read callers do not think themselves alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transact_in_flight_counts_as_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbBackend::builder(dir.path().join("s.redb"))
+            .sync_mode(SyncMode::Off)
+            .open()
+            .await
+            .unwrap();
+        let (started, release) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (s, r) = (started.clone(), release.clone());
+        let done = store.transact(move |_txn| {
+            s.store(true, Ordering::SeqCst);
+            let until = Instant::now() + Duration::from_secs(5);
+            while !r.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        });
+        let until = Instant::now() + Duration::from_secs(5);
+        while !started.load(Ordering::SeqCst) && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            started.load(Ordering::SeqCst),
+            "the transact ran within 5 s"
+        );
+        let writes = store.shared.activity.writes();
+        release.store(true, Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(5), done)
+            .await
+            .expect("the transact finished")
+            .unwrap();
+        assert_eq!(
+            writes, 1,
+            "a transact in the writer counts as a write in flight"
+        );
+        assert_eq!(
+            store.shared.activity.total(),
+            0,
+            "and stops counting when done"
+        );
     }
 }

@@ -44,11 +44,12 @@ pub struct RedbConfig {
     /// How long the writer spins for the next write before sleeping; trades a little CPU for
     /// lower latency of back-to-back writes. Default: [`DEFAULT_WRITER_SPIN`].
     pub writer_spin: Duration,
-    /// How long a lone caller waits actively for its answer before parking: a read, or a
-    /// write in the modes whose commits do not fsync every time (not `Full`). Parking and
-    /// waking a thread costs more than such a read or commit; this blocks the caller's thread
-    /// for at most this long, and only when no other read (or write) is in flight. Default:
-    /// [`DEFAULT_CALLER_SPIN`]; zero never spins.
+    /// How long a caller waits actively for its answer before parking: a read, or a write in
+    /// the modes whose commits do not fsync every time (not `Full`). Parking and waking a
+    /// thread costs more than such a read or commit. A caller alone on the store spins,
+    /// holding its thread for at most this long; a read with others in flight yields to the
+    /// runtime between checks instead; a write with others in flight parks at once. Default:
+    /// [`DEFAULT_CALLER_SPIN`]; zero never spins; at most 10 ms.
     pub caller_spin: Duration,
     /// Threads serving reads, each keeping a read transaction and its open tables until the
     /// next commit (so reads skip the blocking pool and the per-read transaction). Default:
@@ -125,6 +126,12 @@ impl RedbConfig {
         }
         if self.max_group_size == 0 {
             return bad("max_group_size must be at least 1");
+        }
+        // A spin holds a thread (a runtime worker, for callers): beyond a few milliseconds
+        // parking is always cheaper, and `Duration::MAX` would overflow the deadline.
+        let most = Duration::from_millis(10);
+        if self.caller_spin > most || self.reader_spin > most || self.writer_spin > most {
+            return bad("caller_spin, reader_spin and writer_spin must be at most 10 ms");
         }
         // redb refuses values over 3 GiB; keep well under it.
         if self.max_value_size > (1 << 31) {

@@ -265,10 +265,14 @@ impl RedbBackend {
         });
         let (reply, answer) = oneshot::channel();
         let op = Operation::WriteBatch;
+        // Counted as a write until the future ends or is dropped, like a put: idle readers
+        // and read callers give the writer the CPU meanwhile (see `activity.rs`).
+        let in_flight = self.enter_transact();
         let sent = self.send_request(op, Request::Transact { run, reply });
         let (fault, damaged) = (self.fault().clone(), self.damage_flag());
-        let spin = self.answer_spin();
+        let spin = self.answer_spin(&in_flight);
         async move {
+            let _in_flight = in_flight;
             sent?;
             let result = match spin_for(answer, spin) {
                 Ok(result) => result,

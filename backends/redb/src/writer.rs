@@ -172,6 +172,32 @@ fn gather(requests: &Receiver<Request>, group: &mut Vec<Request>, max: usize) {
     }
 }
 
+/// What the writer's idle spin ended with.
+enum Spun {
+    Got(Request),
+    Gone,
+    /// Nothing came within the spin, or a read in flight needs the CPU.
+    Idle,
+}
+
+/// Spins up to `spin` for the next request, giving up at once while a read is in flight.
+fn spin_for_request(requests: &Receiver<Request>, spin: Duration, activity: &Activity) -> Spun {
+    if spin.is_zero() {
+        return Spun::Idle;
+    }
+    let until = Instant::now() + spin;
+    loop {
+        match requests.try_recv() {
+            Ok(request) => return Spun::Got(request),
+            Err(TryRecvError::Disconnected) => return Spun::Gone,
+            Err(TryRecvError::Empty) if activity.reads() > 0 || Instant::now() >= until => {
+                return Spun::Idle;
+            }
+            Err(TryRecvError::Empty) => std::hint::spin_loop(),
+        }
+    }
+}
+
 /// Waits for the next request: spins briefly (unless a read needs the CPU: see
 /// `activity.rs`), then sleeps, waking to fsync for `Normal`'s interval or `Checkpoint`'s
 /// idle checkpoint.
@@ -183,18 +209,10 @@ fn next_request(
     spin: Duration,
     activity: &Activity,
 ) -> Option<Request> {
-    if !spin.is_zero() {
-        let until = Instant::now() + spin;
-        loop {
-            match requests.try_recv() {
-                Ok(request) => return Some(request),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) if activity.reads() > 0 || Instant::now() >= until => {
-                    break;
-                }
-                Err(TryRecvError::Empty) => std::hint::spin_loop(),
-            }
-        }
+    match spin_for_request(requests, spin, activity) {
+        Spun::Got(request) => return Some(request),
+        Spun::Gone => return None,
+        Spun::Idle => {}
     }
     loop {
         let Some(deadline) = policy.idle_deadline() else {
@@ -430,4 +448,35 @@ fn commit_empty(db: &Database, durability: Durability, counters: &WriterCounters
             .map_err(|e| redb_error(op, e))?;
         commit_published(counters, || txn.commit()).map_err(|e| redb_error(op, e))
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::Kind;
+
+    #[test]
+    fn the_idle_writer_stops_spinning_while_a_read_is_in_flight() {
+        let (_tx, rx) = crossbeam_channel::unbounded::<Request>();
+        let activity = Activity::default();
+        let read = activity.enter(Kind::Read);
+        let start = Instant::now();
+        assert!(matches!(
+            spin_for_request(&rx, Duration::from_secs(2), &activity),
+            Spun::Idle
+        ));
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(read);
+        // With nothing else in flight it spins its whole spin.
+        let start = Instant::now();
+        assert!(matches!(
+            spin_for_request(&rx, Duration::from_millis(30), &activity),
+            Spun::Idle
+        ));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
 }

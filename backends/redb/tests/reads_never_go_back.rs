@@ -17,7 +17,7 @@ async fn reads_never_go_back_in_time() {
     let store = RedbBackend::builder(dir.path().join("s.redb"))
         .sync_mode(SyncMode::Full)
         .reader_threads(4)
-        .reader_spin(Duration::from_millis(50))
+        .reader_spin(Duration::from_millis(10))
         .open()
         .await
         .unwrap();

@@ -9,13 +9,12 @@ use parking_lot::Mutex;
 
 use super::{Op, Pair, Store};
 
-/// LMDB through heed. The environment is opened `NO_SYNC`, and a durable commit forces a
-/// sync after it: the same fsync LMDB's default commit makes, switchable per phase.
+/// LMDB through heed, at its default durable commit (data pages synced, then the meta page
+/// written synchronously); the YCSB phases turn on `NO_SYNC` for the environment.
 pub struct LmdbStore {
     dir: PathBuf,
     env: heed::Env,
     db: heed::Database<heed::types::Bytes, heed::types::Bytes>,
-    durable: AtomicBool,
 }
 
 impl LmdbStore {
@@ -29,7 +28,6 @@ impl LmdbStore {
             heed::EnvOpenOptions::new()
                 .map_size(bytes.next_multiple_of(1 << 20))
                 .max_dbs(1)
-                .flags(heed::EnvFlags::NO_SYNC)
                 .open(dir)
                 .expect("open LMDB")
         };
@@ -42,7 +40,6 @@ impl LmdbStore {
             dir: dir.to_path_buf(),
             env,
             db,
-            durable: AtomicBool::new(true),
         }
     }
 
@@ -50,9 +47,6 @@ impl LmdbStore {
         let mut wtxn = self.env.write_txn().expect("write_txn");
         f(&mut wtxn);
         wtxn.commit().expect("commit");
-        if self.durable.load(Ordering::Relaxed) {
-            self.env.force_sync().expect("sync");
-        }
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -66,7 +60,18 @@ impl Store for LmdbStore {
         "lmdb"
     }
     fn set_durable(&mut self, durable: bool) {
-        self.durable.store(durable, Ordering::Relaxed);
+        let mode = if durable {
+            heed::FlagSetMode::Disable
+        } else {
+            heed::FlagSetMode::Enable
+        };
+        // SAFETY (heed's contract): `&mut self` — no other thread uses the environment now.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.env
+                .set_flags(heed::EnvFlags::NO_SYNC, mode)
+                .expect("set NO_SYNC");
+        }
     }
     fn put_chunks(&self, pairs: &[Pair], per_commit: usize) {
         for chunk in pairs.chunks(per_commit) {
