@@ -321,10 +321,9 @@ fn now_secs() -> u64 {
 /// Whether `GET /health` answers 200.
 fn health(port: u16) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Some(mut stream) = connect(port) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     if stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .is_err()
@@ -340,11 +339,11 @@ fn health(port: u16) -> bool {
 /// test server has its own JWT key, so this tells this server from another on the same port.
 fn accepts_token(port: u16, token: &str) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Some(mut stream) = connect(port) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let body = r#"{"requests":[]}"#;
+    // A pipeline of one `close`: authenticated like any request, and leaves no stream open.
+    let body = r#"{"requests":[{"type":"close"}]}"#;
     let request = format!(
         "POST /v2/pipeline HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -356,4 +355,14 @@ fn accepts_token(port: u16, token: &str) -> bool {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response.starts_with("HTTP/1.1 200")
+}
+
+/// A connection to 127.0.0.1:`port` whose connect, reads and writes each give up after 2 s,
+/// so a health check never outlasts its caller's deadline by more.
+fn connect(port: u16) -> Option<std::net::TcpStream> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    Some(stream)
 }

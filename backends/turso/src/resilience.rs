@@ -145,7 +145,17 @@ impl Permit<'_> {
     /// one as the cause the breaker reports while open.
     pub(crate) fn failure_of(self, err: &Error) {
         if err.is_transient() {
-            *self.breaker.last_failure.lock() = Some(err.to_string());
+            // Bounded: a proxy's error page could be long, and every fast failure carries it.
+            let mut text = err.to_string();
+            if text.len() > 256 {
+                let mut cut = 256;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+                text.push('…');
+            }
+            *self.breaker.last_failure.lock() = Some(text);
         }
         self.failure(err.is_transient());
     }
@@ -226,6 +236,25 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("bad token"), "{text}");
+    }
+
+    #[test]
+    fn a_non_transient_failure_while_open_does_not_replace_the_cause() {
+        let b = Breaker::new(1, Duration::from_secs(60));
+        let down = Error::new(ErrorKind::Unavailable, Operation::Put, "connection refused")
+            .with_transient(true);
+        let refused = Error::new(ErrorKind::Unauthorized, Operation::Put, "bad token");
+        let (first, second) = (
+            b.admit(Operation::Put).unwrap(),
+            b.admit(Operation::Put).unwrap(),
+        );
+        first.failure_of(&down);
+        second.failure_of(&refused);
+        let text = format!("{:?}", b.admit(Operation::Get).err().expect("open"));
+        assert!(
+            text.contains("connection refused") && !text.contains("bad token"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -273,7 +273,10 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     }
 
     /// [`insert`](Self::insert) with the key's hash computed by the caller, who must then
-    /// give the same hash for every miss on that key.
+    /// give the same hash for every later call on that key: misses, hits, lookups and
+    /// removals (the `*_hashed` ones). The index finds keys by this hash, so the keyed methods
+    /// ([`contains`](Self::contains) and the like, which use [`hash_of`](Self::hash_of)) do not
+    /// see a key inserted under another.
     pub fn insert_hashed(
         &mut self,
         key: K,
@@ -306,8 +309,8 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         if let Some(pending) = self.pending_increment.take() {
             self.sketch.increment(pending);
         }
-        // Resident unless evicted just now (its node id may since hold nothing, never
-        // another key: eviction frees ids only after `maintain` is done).
+        // Resident unless `maintain` evicted it. An evicted node's id goes back on the free
+        // list at once, but nothing in `maintain` inserts, so it cannot hold another key yet.
         self.slab.try_get(id).is_some_and(|node| node.hash == hash)
     }
 

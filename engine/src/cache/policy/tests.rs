@@ -134,3 +134,75 @@ fn evictions_leave_the_index_in_step_with_the_nodes() {
     assert!(hottest.iter().all(|k| p.contains(k)));
     assert!(!gone.is_empty());
 }
+
+#[test]
+fn a_model_check_with_colliding_hashes_reweighs_removes_and_too_large_weights() {
+    use std::collections::HashMap;
+    // Random operations against a model; one configuration gives every key the same hash.
+    let mut s: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for &(cap, hash_space) in &[(8u64, 3u64), (32, 7), (64, 1), (200, 50)] {
+        let mut cfg = PolicyConfig::weight(cap * 4, 4);
+        cfg.max_entries = cap;
+        let mut p: WTinyLfu<u64> = WTinyLfu::new(cfg);
+        let mut model: HashMap<u64, u64> = HashMap::new(); // key -> weight
+        let h = |k: u64| (k % hash_space).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut evicted = Vec::new();
+        for step in 0..200_000u32 {
+            let k = next() % (cap * 5);
+            match next() % 10 {
+                0..=5 => {
+                    let w = match next() % 20 {
+                        0 => cap * 4 + 1, // too large
+                        n => 1 + n % 9,
+                    };
+                    p.record_miss_hash(h(k));
+                    let r = p.insert_hashed(k, h(k), w, &mut evicted);
+                    model.insert(k, w);
+                    for (e, _) in evicted.drain(..) {
+                        assert!(
+                            model.remove(&e).is_some(),
+                            "evicted non-resident {e} at {step}"
+                        );
+                    }
+                    assert_eq!(r, model.contains_key(&k), "return value at step {step}");
+                    assert_eq!(r, p.contains_hashed(&k, h(k)), "step {step}");
+                }
+                6 | 7 => {
+                    let r = p.record_hit_hashed(&k, h(k));
+                    assert_eq!(r, model.contains_key(&k), "hit at {step}");
+                }
+                8 => {
+                    if let Some(id) = p.node_of(&k, h(k)) {
+                        assert!(p.record_hit_node(id, h(k)));
+                    }
+                }
+                _ => {
+                    let r = p.remove_hashed(&k, h(k));
+                    assert_eq!(r, model.remove(&k).is_some(), "remove at {step}");
+                }
+            }
+            if step % 97 == 0 {
+                assert_eq!(p.len(), model.len(), "len at {step}");
+                assert_eq!(p.weight(), model.values().sum::<u64>(), "weight at {step}");
+                for k in 0..cap * 5 {
+                    assert_eq!(
+                        p.contains_hashed(&k, h(k)),
+                        model.contains_key(&k),
+                        "key {k} at {step}"
+                    );
+                }
+                let mut hot = p.hottest(usize::MAX);
+                hot.sort();
+                let mut m: Vec<u64> = model.keys().copied().collect();
+                m.sort();
+                assert_eq!(hot, m);
+            }
+        }
+    }
+}
