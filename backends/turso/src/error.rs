@@ -2,10 +2,42 @@
 
 use strata::{Error, ErrorKind, Operation};
 
+/// The context key marking write contention on the server (see [`contention`]).
+const CONTENTION: &str = "contention";
+
+/// The server's database was locked by another writer ("database is locked", SQLITE_BUSY):
+/// the statement did not run. Transient, so it is retried; not a sign the remote is down, so
+/// the breaker does not count it (64 concurrent writers met this against one sqld).
+pub(crate) fn contention(op: Operation, server_message: &str) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        op,
+        "the remote database is busy with another writer",
+    )
+    .with_transient(true)
+    .with_context("backend", "turso")
+    .with_context(CONTENTION, "database is locked")
+    .with_context("server", server_message)
+}
+
+/// Whether the server's message says its database was locked by another writer.
+pub(crate) fn is_lock_message(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("database is locked") || lower.contains("sqlite_busy")
+}
+
+/// Whether `err` is write contention on the server (see [`contention`]).
+pub(crate) fn is_contention(err: &Error) -> bool {
+    err.context().iter().any(|(k, _)| *k == CONTENTION)
+}
+
 /// Maps a libsql error. HTTP statuses arrive as text (`status=401 …`), so the mapping reads
 /// it; the original error stays the source.
 pub(crate) fn from_libsql(op: Operation, err: libsql::Error) -> Error {
     let text = err.to_string();
+    if is_lock_message(&text) {
+        return contention(op, &text).with_source(err);
+    }
     let lower = text.to_ascii_lowercase();
     if untrusted_certificate(&err) || lower.contains("invalid peer certificate") {
         return untrusted(op).with_source(err);

@@ -213,6 +213,9 @@ impl PipelineReader {
                 .with_context("backend", "turso")
                 .with_context("server", message));
             }
+            if crate::error::is_lock_message(message) || code == "SQLITE_BUSY" {
+                return Err(crate::error::contention(op, message));
+            }
             return Err(unexpected(op, "the remote database returned an error")
                 .with_context("server", message));
         }

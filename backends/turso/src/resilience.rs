@@ -144,6 +144,11 @@ impl Permit<'_> {
     /// Records `err` as this call's outcome (see [`Permit::failure`]), remembering a transient
     /// one as the cause the breaker reports while open.
     pub(crate) fn failure_of(self, err: &Error) {
+        // The server answered: it is up, only busy. Not a failure of the remote.
+        if crate::error::is_contention(err) {
+            self.failure(false);
+            return;
+        }
         if err.is_transient() {
             // Bounded: a proxy's error page could be long, and every fast failure carries it.
             let mut text = err.to_string();
@@ -255,6 +260,24 @@ mod tests {
             text.contains("connection refused") && !text.contains("bad token"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn write_contention_never_opens_the_breaker() {
+        let b = Breaker::new(2, Duration::from_secs(60));
+        let locked = crate::error::contention(Operation::Put, "SQLite error: database is locked");
+        assert!(locked.is_transient(), "retried");
+        assert!(crate::error::is_lock_message(
+            "SQLite error: database is locked"
+        ));
+        assert!(crate::error::is_lock_message(
+            "SQLITE_BUSY: database is busy"
+        ));
+        assert!(!crate::error::is_lock_message("no such table: kv"));
+        for _ in 0..10 {
+            b.admit(Operation::Put).unwrap().failure_of(&locked);
+        }
+        assert!(!b.is_open(), "the server answered: it is up, only busy");
     }
 
     #[test]
