@@ -92,25 +92,64 @@ fn bench_put(c: &mut Criterion) {
     }
 }
 
-fn bench_get(c: &mut Criterion) {
-    let mut group = c.benchmark_group("get");
-    let dir = tempfile::tempdir().unwrap();
-    let rt = multi_thread();
-    let store = rt
-        .block_on(
-            RedbBackend::builder(dir.path().join("s.redb"))
-                .sync_mode(SyncMode::Off)
-                .open(),
-        )
-        .unwrap();
-    let raw = RawRedb::create(&dir.path().join("raw.redb"));
+/// Keys and values as raw redb takes them.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// 10,000 entries of `VALUE_LEN` bytes, as a batch and as pairs.
+fn ten_thousand() -> (WriteBatch, Pairs) {
     let value = vec![7u8; VALUE_LEN];
-    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..10_000).map(|n| (key(n), value.clone())).collect();
+    let entries: Pairs = (0..10_000).map(|n| (key(n), value.clone())).collect();
     let mut batch = WriteBatch::new();
     for (k, v) in &entries {
         batch.put(k.clone(), v.clone());
     }
-    rt.block_on(store.write_batch(batch.clone())).unwrap();
+    (batch, entries)
+}
+
+/// A strata store (`SyncMode::Off`) and a raw redb one in `dir`, both holding
+/// [`ten_thousand`].
+fn filled(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (RedbBackend, RawRedb) {
+    let store = rt
+        .block_on(
+            RedbBackend::builder(dir.join("s.redb"))
+                .sync_mode(SyncMode::Off)
+                .open(),
+        )
+        .unwrap();
+    let raw = RawRedb::create(&dir.join("raw.redb"));
+    let (batch, entries) = ten_thousand();
+    rt.block_on(store.write_batch(batch)).unwrap();
+    raw.put_batch(&entries, Durability::Immediate);
+    (store, raw)
+}
+
+/// `reads` reads of present keys shared by `tasks` spawned tasks, each read by `read`.
+async fn read_in_tasks<F, Fut>(tasks: u64, reads: u64, counter: Arc<AtomicU64>, read: F)
+where
+    F: Fn(Vec<u8>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (read, counter) = (read.clone(), counter.clone());
+            tokio::spawn(async move {
+                for _ in 0..reads / tasks {
+                    let n = counter.fetch_add(7919, Ordering::Relaxed) % 10_000;
+                    assert!(read(key(n)).await, "a present key");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+}
+
+fn bench_get(c: &mut Criterion) {
+    let mut group = c.benchmark_group("get");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    let (store, raw) = filled(&rt, dir.path());
     let unchecked = rt
         .block_on(
             RedbBackend::builder(dir.path().join("u.redb"))
@@ -119,8 +158,8 @@ fn bench_get(c: &mut Criterion) {
                 .open(),
         )
         .unwrap();
-    rt.block_on(unchecked.write_batch(batch)).unwrap();
-    raw.put_batch(&entries, Durability::Immediate);
+    rt.block_on(unchecked.write_batch(ten_thousand().0))
+        .unwrap();
     let counter = AtomicU64::new(0);
     for (label, store) in [("strata", &store), ("strata_no_checksums", &unchecked)] {
         group.bench_function(label, |b| {
@@ -147,64 +186,26 @@ fn bench_get_tasks(c: &mut Criterion) {
     group.throughput(Throughput::Elements(READS));
     let dir = tempfile::tempdir().unwrap();
     let rt = multi_thread();
-    let store = rt
-        .block_on(
-            RedbBackend::builder(dir.path().join("s.redb"))
-                .sync_mode(SyncMode::Off)
-                .open(),
-        )
-        .unwrap();
-    let raw = Arc::new(RawRedb::create(&dir.path().join("raw.redb")));
-    let value = vec![7u8; VALUE_LEN];
-    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..10_000).map(|n| (key(n), value.clone())).collect();
-    let mut batch = WriteBatch::new();
-    for (k, v) in &entries {
-        batch.put(k.clone(), v.clone());
-    }
-    rt.block_on(store.write_batch(batch)).unwrap();
-    raw.put_batch(&entries, Durability::Immediate);
+    let (store, raw) = filled(&rt, dir.path());
+    let raw = Arc::new(raw);
     let counter = Arc::new(AtomicU64::new(0));
     for tasks in [2u64, 64] {
         group.bench_with_input(BenchmarkId::new("strata", tasks), &tasks, |b, &tasks| {
             b.to_async(&rt).iter(|| {
-                let (store, counter) = (store.clone(), counter.clone());
-                async move {
-                    let handles: Vec<_> = (0..tasks)
-                        .map(|_| {
-                            let (store, counter) = (store.clone(), counter.clone());
-                            tokio::spawn(async move {
-                                for _ in 0..READS / tasks {
-                                    let n = counter.fetch_add(7919, Ordering::Relaxed) % 10_000;
-                                    assert!(store.get(&key(n)).await.unwrap().is_some());
-                                }
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.await.unwrap();
-                    }
-                }
+                let store = store.clone();
+                read_in_tasks(tasks, READS, counter.clone(), move |k| {
+                    let store = store.clone();
+                    async move { store.get(&k).await.unwrap().is_some() }
+                })
             })
         });
         group.bench_with_input(BenchmarkId::new("raw", tasks), &tasks, |b, &tasks| {
             b.to_async(&rt).iter(|| {
-                let (raw, counter) = (raw.clone(), counter.clone());
-                async move {
-                    let handles: Vec<_> = (0..tasks)
-                        .map(|_| {
-                            let (raw, counter) = (raw.clone(), counter.clone());
-                            tokio::spawn(async move {
-                                for _ in 0..READS / tasks {
-                                    let n = counter.fetch_add(7919, Ordering::Relaxed) % 10_000;
-                                    assert!(raw.get(&key(n)).is_some());
-                                }
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.await.unwrap();
-                    }
-                }
+                let raw = raw.clone();
+                read_in_tasks(tasks, READS, counter.clone(), move |k| {
+                    let found = raw.get(&k).is_some();
+                    async move { found }
+                })
             })
         });
     }
@@ -216,22 +217,7 @@ fn bench_scan(c: &mut Criterion) {
     group.throughput(Throughput::Elements(100));
     let dir = tempfile::tempdir().unwrap();
     let rt = multi_thread();
-    let store = rt
-        .block_on(
-            RedbBackend::builder(dir.path().join("s.redb"))
-                .sync_mode(SyncMode::Off)
-                .open(),
-        )
-        .unwrap();
-    let raw = RawRedb::create(&dir.path().join("raw.redb"));
-    let value = vec![7u8; VALUE_LEN];
-    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..10_000).map(|n| (key(n), value.clone())).collect();
-    let mut batch = WriteBatch::new();
-    for (k, v) in &entries {
-        batch.put(k.clone(), v.clone());
-    }
-    rt.block_on(store.write_batch(batch)).unwrap();
-    raw.put_batch(&entries, Durability::Immediate);
+    let (store, raw) = filled(&rt, dir.path());
     let counter = AtomicU64::new(0);
     group.bench_function("strata", |b| {
         b.to_async(&rt).iter(|| {
