@@ -55,5 +55,5 @@ pub use config::{
 pub use memory_remote::MemoryRemote;
 pub use record::HEADER_LEN;
 pub use remote::SyncRemote;
-pub use status::SyncStatus;
+pub use status::{StoredSyncStatus, SyncStatus, stored_status};
 pub use store::SyncedStore;

@@ -75,3 +75,73 @@ impl Counters {
         counter.load(Ordering::Relaxed)
     }
 }
+
+/// A synced keyspace's sync state as its file holds it, read without a remote or a running
+/// syncer (for tools such as `strata sync status`): from [`stored_status`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredSyncStatus {
+    /// The keyspace.
+    pub keyspace: String,
+    /// Writes waiting to be pushed (repeated writes of a key count once).
+    pub pending: u64,
+    /// Value bytes of those writes.
+    pub pending_bytes: u64,
+    /// The clock timestamp (milliseconds since the Unix epoch) the oldest pending write was
+    /// queued at.
+    pub oldest_pending_unix_ms: Option<u64>,
+    /// The server change sequence this keyspace has applied up to.
+    pub cursor: u64,
+    /// See [`SyncStatus::conflicts_lost`].
+    pub conflicts_lost: u64,
+    /// See [`SyncStatus::conflicts_won`].
+    pub conflicts_won: u64,
+}
+
+/// The stored sync state of every keyspace of `local` that was ever opened by a
+/// [`SyncedStore`](crate::SyncedStore), in name order. Reads one snapshot per keyspace; works
+/// on a store no syncer is running on, with no network.
+pub async fn stored_status(
+    local: &strata_redb::RedbBackend,
+) -> strata::Result<Vec<StoredSyncStatus>> {
+    use strata::StorageBackend;
+    let info = local.info().await?;
+    let mut out = Vec::new();
+    for table in &info.system_tables {
+        let Some(name) = table
+            .strip_prefix("sys.sync.")
+            .and_then(|t| t.strip_suffix(".queue"))
+        else {
+            continue;
+        };
+        let data = local.keyspace(name)?;
+        let tables = crate::outbox::Tables {
+            data: data.table_ref(),
+            queue: data
+                .system_table(&format!("sync.{name}.queue"))?
+                .table_ref(),
+            cursor: data
+                .system_table(&format!("sync.{name}.cursor"))?
+                .table_ref(),
+            seen: data.system_table(&format!("sync.{name}.seen"))?.table_ref(),
+        };
+        let keyspace = name.to_string();
+        let status = local
+            .read_snapshot(move |snap| {
+                let (pending, pending_bytes, oldest, cursor) = crate::outbox::depth(snap, &tables)?;
+                let (conflicts_lost, conflicts_won) = crate::outbox::conflicts(snap, &tables)?;
+                Ok(StoredSyncStatus {
+                    keyspace,
+                    pending,
+                    pending_bytes,
+                    oldest_pending_unix_ms: oldest.map(strata_turso::hlc::unix_ms_of),
+                    cursor,
+                    conflicts_lost,
+                    conflicts_won,
+                })
+            })
+            .await?;
+        out.push(status);
+    }
+    Ok(out)
+}

@@ -23,7 +23,7 @@ use crate::stats::{RedbStats, WriterCounters};
 use crate::writer::{self, Request, WriterConfig};
 
 /// Prefix of the redb tables holding keyspaces; other prefixes are kept for internal tables.
-const KEYSPACE_TABLE_PREFIX: &str = "kv.";
+pub(crate) const KEYSPACE_TABLE_PREFIX: &str = "kv.";
 
 /// A key-value store in one redb file: local, crash-safe, ordered.
 ///

@@ -24,7 +24,7 @@ const MAGIC: u64 = 0x5354_5241_5441_0000;
 const CHECKSUMMED: u64 = MAGIC | 2;
 /// Values as they were before checksums.
 const LEGACY: u64 = MAGIC | 1;
-const SUM_LEN: usize = 4;
+pub(crate) const SUM_LEN: usize = 4;
 
 fn sum(key: &[u8], value: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
@@ -32,6 +32,31 @@ fn sum(key: &[u8], value: &[u8]) -> u32 {
     hasher.update(key);
     hasher.update(value);
     hasher.finalize()
+}
+
+/// Whether `table` is the store's format record.
+pub(crate) fn is_meta(table: &str) -> bool {
+    table == META.name()
+}
+
+/// Copies the format record from `source` into `target` (a backup keeps its format).
+pub(crate) fn copy_meta(
+    source: &redb::ReadTransaction,
+    target: &redb::WriteTransaction,
+) -> Result<()> {
+    let op = Operation::Scan;
+    let from = match source.open_table(META) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(redb_error(op, e)),
+    };
+    let mut to = target.open_table(META).map_err(|e| redb_error(op, e))?;
+    for entry in from.iter().map_err(|e| redb_error(op, e))? {
+        let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+        to.insert(k.value(), v.value())
+            .map_err(|e| redb_error(op, e))?;
+    }
+    Ok(())
 }
 
 /// The stored form of `value` under `key`.

@@ -31,6 +31,7 @@ mod blocking;
 mod checksum;
 mod config;
 mod error;
+mod inspect;
 mod reader;
 mod stats;
 mod storage;
@@ -42,6 +43,9 @@ pub use backend::RedbBackend;
 pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_CALLER_SPIN, DEFAULT_GROUP_WAIT, DEFAULT_MAX_GROUP_SIZE,
     DEFAULT_READER_SPIN, DEFAULT_READER_THREADS, DEFAULT_WRITER_SPIN, RedbBuilder, RedbConfig,
+};
+pub use inspect::{
+    CompactReport, CorruptValue, KeyspaceInfo, StoreFormat, StoreInfo, VerifyReport, compact,
 };
 pub use stats::RedbStats;
 pub use transact::{Snapshot, TableRef, Txn};

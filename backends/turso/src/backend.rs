@@ -242,6 +242,31 @@ impl TursoBackend {
         }))
     }
 
+    /// Every keyspace the server holds records for, with its live entries, tombstones and
+    /// the bytes of its live keys and values: one query, answered by the server.
+    pub async fn keyspace_stats(&self) -> Result<Vec<KeyspaceStats>> {
+        let op = Operation::Scan;
+        let rows = self.read_rows(op, sql::KEYSPACE_STATS, Vec::new()).await?;
+        rows.iter()
+            .map(|row| {
+                let name = row
+                    .first()
+                    .and_then(|c| c.as_deref())
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                let int =
+                    |i: usize| integer_cell(op, row.get(i)).map(|n| u64::try_from(n).unwrap_or(0));
+                Ok(KeyspaceStats {
+                    name,
+                    entries: int(1)?,
+                    tombstones: int(2)?,
+                    key_bytes: int(3)?,
+                    value_bytes: int(4)?,
+                })
+            })
+            .collect()
+    }
+
     /// This handle's node id (stored with every record it writes).
     pub fn node_id(&self) -> u64 {
         self.shared.hlc.node()
@@ -772,4 +797,20 @@ impl StorageBackend for TursoBackend {
         // Every acknowledged write was committed by the server.
         Ok(())
     }
+}
+
+/// One keyspace on the server, from [`TursoBackend::keyspace_stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyspaceStats {
+    /// The keyspace's name.
+    pub name: String,
+    /// Live entries.
+    pub entries: u64,
+    /// Tombstones kept for sync (see the README's "Turso" section).
+    pub tombstones: u64,
+    /// Bytes of live keys.
+    pub key_bytes: u64,
+    /// Bytes of live values.
+    pub value_bytes: u64,
 }

@@ -44,8 +44,8 @@ mod secret;
 mod sql;
 mod sync;
 
-pub use backend::RecordVersion;
 pub use backend::TursoBackend;
+pub use backend::{KeyspaceStats, RecordVersion};
 pub use clock_file::{ClockFile, LEASE as CLOCK_LEASE};
 pub use config::{
     DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_VALUE_SIZE, DEFAULT_POOL_SIZE,

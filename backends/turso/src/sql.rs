@@ -199,6 +199,13 @@ pub(crate) fn upsert(rows: usize) -> String {
     sql
 }
 
+/// Per keyspace: live entries, tombstones, live key bytes, live value bytes.
+pub(crate) const KEYSPACE_STATS: &str = "SELECT keyspace, \
+    COALESCE(SUM(deleted = 0), 0), COALESCE(SUM(deleted != 0), 0), \
+    COALESCE(SUM(CASE WHEN deleted = 0 THEN length(key) ELSE 0 END), 0), \
+    COALESCE(SUM(CASE WHEN deleted = 0 THEN length(value) ELSE 0 END), 0) \
+    FROM strata_kv GROUP BY keyspace ORDER BY keyspace";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,329 @@
+//! Looking inside a store as a whole: what it holds ([`RedbBackend::info`]), whether every
+//! value still matches its checksum ([`RedbBackend::verify`]), a consistent copy while it is
+//! in use ([`RedbBackend::backup`]), and compaction of a closed file ([`compact`]).
+//!
+//! Each of the first three reads one redb read transaction, so it sees one commit and never
+//! blocks the writer. They run on tokio's blocking pool (inline without a runtime).
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
+use strata::{Error, ErrorKind, Operation, Result};
+
+use crate::backend::{KEYSPACE_TABLE_PREFIX, RedbBackend};
+use crate::error::redb_error;
+use crate::writer::table_def;
+
+/// How a store's values are written on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreFormat {
+    /// Every value carries a CRC-32 of its key and bytes (the default since format 2).
+    Checksummed,
+    /// Values as written before checksums existed (format 1); read and written as they are.
+    Legacy,
+}
+
+impl StoreFormat {
+    /// The format's version number (1 legacy, 2 checksummed).
+    pub fn version(self) -> u32 {
+        match self {
+            StoreFormat::Legacy => 1,
+            StoreFormat::Checksummed => 2,
+        }
+    }
+}
+
+/// One keyspace's size, from [`RedbBackend::info`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyspaceInfo {
+    /// The keyspace's name, as [`keyspace`](strata::StorageBackend::keyspace) takes it.
+    pub name: String,
+    /// Entries stored.
+    pub entries: u64,
+    /// Bytes of keys.
+    pub key_bytes: u64,
+    /// Bytes of values, as the application wrote them (checksums not counted).
+    pub value_bytes: u64,
+}
+
+/// What a store holds, from [`RedbBackend::info`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// The file's size on disk, in bytes.
+    pub file_size: u64,
+    /// How values are written.
+    pub format: StoreFormat,
+    /// Every keyspace, by name.
+    pub keyspaces: Vec<KeyspaceInfo>,
+    /// Tables kept by layers above (sync's outbox and cursor), by name.
+    pub system_tables: Vec<String>,
+}
+
+/// A value whose checksum did not match, from [`RedbBackend::verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CorruptValue {
+    /// The keyspace holding it.
+    pub keyspace: String,
+    /// Its key.
+    pub key: Vec<u8>,
+}
+
+/// What [`RedbBackend::verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Values whose checksum was read.
+    pub checked: u64,
+    /// Values that failed it, in keyspace and key order.
+    pub corrupt: Vec<CorruptValue>,
+}
+
+impl VerifyReport {
+    /// Whether every value matched its checksum.
+    pub fn is_clean(&self) -> bool {
+        self.corrupt.is_empty()
+    }
+}
+
+/// A keyspace's name from its table's, if the table is a keyspace.
+fn keyspace_of(table: &str) -> Option<&str> {
+    table.strip_prefix(KEYSPACE_TABLE_PREFIX)
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+impl RedbBackend {
+    /// Every keyspace of this file that holds or once held a table, in name order.
+    pub async fn keyspaces(&self) -> Result<Vec<String>> {
+        Ok(self
+            .info()
+            .await?
+            .keyspaces
+            .into_iter()
+            .map(|k| k.name)
+            .collect())
+    }
+
+    /// The store's keyspaces with their entry counts and sizes, its format and file size,
+    /// read from one snapshot. Sizes are summed entry by entry: this reads every key and value.
+    pub async fn info(&self) -> Result<StoreInfo> {
+        let (db, checksums, path) = (
+            self.database(),
+            self.checksums(),
+            self.config().path.clone(),
+        );
+        let op = Operation::Scan;
+        self.run_blocking(op, move || {
+            let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+            let mut keyspaces = Vec::new();
+            let mut system_tables = Vec::new();
+            for handle in txn.list_tables().map_err(|e| redb_error(op, e))? {
+                let name = handle.name().to_string();
+                let Some(keyspace) = keyspace_of(&name) else {
+                    if !crate::checksum::is_meta(&name) {
+                        system_tables.push(name);
+                    }
+                    continue;
+                };
+                let table = txn
+                    .open_table(table_def(&name))
+                    .map_err(|e| redb_error(op, e))?;
+                let mut info = KeyspaceInfo {
+                    name: keyspace.to_string(),
+                    entries: table.len().map_err(|e| redb_error(op, e))?,
+                    key_bytes: 0,
+                    value_bytes: 0,
+                };
+                let sum_len = if checksums {
+                    crate::checksum::SUM_LEN
+                } else {
+                    0
+                };
+                for entry in table.iter().map_err(|e| redb_error(op, e))? {
+                    let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+                    info.key_bytes += k.value().len() as u64;
+                    info.value_bytes += v.value().len().saturating_sub(sum_len) as u64;
+                }
+                keyspaces.push(info);
+            }
+            Ok(StoreInfo {
+                file_size: file_size(&path),
+                path,
+                format: if checksums {
+                    StoreFormat::Checksummed
+                } else {
+                    StoreFormat::Legacy
+                },
+                keyspaces,
+                system_tables,
+            })
+        })
+        .await
+    }
+
+    /// Reads every value of every keyspace and checks its checksum, from one snapshot.
+    /// A failing value is reported, not returned as an error, so one damaged page does not hide
+    /// the rest; damage redb itself detects (a broken page) is an error. A legacy store has no
+    /// checksums: it reports every value checked and none corrupt only if redb can read it.
+    pub async fn verify(&self) -> Result<VerifyReport> {
+        let (db, checksums) = (self.database(), self.checksums());
+        let op = Operation::Scan;
+        self.run_blocking(op, move || {
+            let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+            let mut report = VerifyReport::default();
+            for handle in txn.list_tables().map_err(|e| redb_error(op, e))? {
+                let Some(keyspace) = keyspace_of(handle.name()) else {
+                    continue;
+                };
+                let table = txn
+                    .open_table(table_def(handle.name()))
+                    .map_err(|e| redb_error(op, e))?;
+                for entry in table.iter().map_err(|e| redb_error(op, e))? {
+                    let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+                    report.checked += 1;
+                    if checksums && crate::checksum::checked(op, k.value(), v.value()).is_err() {
+                        report.corrupt.push(CorruptValue {
+                            keyspace: keyspace.to_string(),
+                            key: k.value().to_vec(),
+                        });
+                    }
+                }
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Writes a consistent copy of the whole store (every keyspace and system table, as of one
+    /// commit) to a new file at `dest`, fsynced, while this store stays open for reads and
+    /// writes. The copy is written beside `dest` and renamed into place, so `dest` never holds
+    /// a partial copy. An existing `dest` is refused (`InvalidInput`). Returns the copy's size.
+    pub async fn backup(&self, dest: impl Into<PathBuf>) -> Result<u64> {
+        let dest: PathBuf = dest.into();
+        let db = self.database();
+        let op = Operation::Scan;
+        self.run_blocking(op, move || copy_store(&db, &dest)).await
+    }
+
+    fn run_blocking<T, F>(
+        &self,
+        op: Operation,
+        work: F,
+    ) -> impl Future<Output = Result<T>> + use<T, F>
+    where
+        F: FnOnce() -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let started = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Err(runtime.spawn_blocking(move || crate::blocking::catch(op, work))),
+            Err(_) => Ok(crate::blocking::catch(op, work)),
+        };
+        async move {
+            match started {
+                Ok(done) => done,
+                Err(task) => task.await.map_err(|join| {
+                    Error::unexpected(op, "a blocking redb task failed")
+                        .with_context("backend", "redb")
+                        .with_source(join)
+                })?,
+            }
+            .and_then(|inner| inner)
+        }
+    }
+}
+
+fn copy_store(db: &Database, dest: &Path) -> Result<u64> {
+    let op = Operation::Scan;
+    let io = |what: &'static str| {
+        move |e: std::io::Error| {
+            Error::unexpected(op, what)
+                .with_context("path", dest.display())
+                .with_source(e)
+        }
+    };
+    if dest.exists() {
+        return Err(
+            Error::invalid_input(op, "the backup destination already exists")
+                .with_context("path", dest.display()),
+        );
+    }
+    let mut partial = dest.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let _ = std::fs::remove_file(&partial);
+    let result = (|| {
+        let source = db.begin_read().map_err(|e| redb_error(op, e))?;
+        let copy = Database::create(&partial).map_err(|e| redb_error(op, e))?;
+        let txn = copy.begin_write().map_err(|e| redb_error(op, e))?;
+        crate::checksum::copy_meta(&source, &txn)?;
+        for handle in source.list_tables().map_err(|e| redb_error(op, e))? {
+            if crate::checksum::is_meta(handle.name()) {
+                continue;
+            }
+            let from = source
+                .open_table(table_def(handle.name()))
+                .map_err(|e| redb_error(op, e))?;
+            let mut to = txn
+                .open_table(table_def(handle.name()))
+                .map_err(|e| redb_error(op, e))?;
+            for entry in from.iter().map_err(|e| redb_error(op, e))? {
+                let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+                to.insert(k.value(), v.value())
+                    .map_err(|e| redb_error(op, e))?;
+            }
+        }
+        txn.commit().map_err(|e| redb_error(op, e))?;
+        drop(copy);
+        std::fs::rename(&partial, dest).map_err(io("cannot move the backup into place"))?;
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("cannot sync the backup's directory"))?;
+        }
+        Ok(file_size(dest))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// What [`compact`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactReport {
+    /// The file's size before, in bytes.
+    pub before: u64,
+    /// The file's size after, in bytes.
+    pub after: u64,
+}
+
+/// Compacts the store at `path`, returning its size before and after. redb compacts only a
+/// file no one has open: a store open in this or another process is `Unavailable` (locked),
+/// and a missing file is `NotFound`.
+pub fn compact(path: impl AsRef<Path>) -> Result<CompactReport> {
+    let path = path.as_ref();
+    let op = Operation::Open;
+    if !path.exists() {
+        return Err(Error::new(ErrorKind::NotFound, op, "no store at this path")
+            .with_context("path", path.display()));
+    }
+    let before = file_size(path);
+    let mut db =
+        Database::open(path).map_err(|e| redb_error(op, e).with_context("path", path.display()))?;
+    db.compact()
+        .map_err(|e| redb_error(op, e).with_context("path", path.display()))?;
+    drop(db);
+    Ok(CompactReport {
+        before,
+        after: file_size(path),
+    })
+}
