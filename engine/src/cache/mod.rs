@@ -10,6 +10,7 @@ mod clock;
 mod deque;
 mod driver;
 mod ghost;
+mod listener;
 mod memory_cache;
 mod orphans;
 #[cfg(test)]
@@ -23,6 +24,7 @@ pub use bounded::Bounded;
 #[cfg(feature = "bench-internals")]
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use listener::{Eviction, RemovalCause};
 pub use memory_cache::{ENTRY_OVERHEAD_BYTES, MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
 pub use policy::PolicyConfig;
 #[cfg(feature = "bench-internals")]

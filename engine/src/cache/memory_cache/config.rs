@@ -33,11 +33,21 @@ pub struct MemoryCacheConfig {
 }
 
 /// Builds a [`MemoryCache`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct MemoryCacheBuilder {
     pub(crate) config: MemoryCacheConfig,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) listener: Option<crate::cache::listener::Listener>,
+}
+
+impl std::fmt::Debug for MemoryCacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCacheBuilder")
+            .field("config", &self.config)
+            .field("eviction_listener", &self.listener.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryCacheBuilder {
@@ -53,6 +63,7 @@ impl MemoryCacheBuilder {
                 max_value_size: crate::DEFAULT_MAX_VALUE_SIZE,
             },
             clock: Arc::new(SystemClock::new()),
+            listener: None,
         }
     }
 
@@ -95,6 +106,19 @@ impl MemoryCacheBuilder {
     /// the system's monotonic clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Calls `listener` for every entry that leaves the cache, with its value and why
+    /// ([`RemovalCause`](crate::cache::RemovalCause): size, expired, replaced, removed).
+    /// It runs after the cache's locks are released, on the thread whose call removed the
+    /// entry, in order; it may use the cache. A panic in it is caught and logged. Default:
+    /// none (nothing is gathered).
+    pub fn eviction_listener(
+        mut self,
+        listener: impl Fn(crate::cache::Eviction) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener = Some(Arc::new(listener));
         self
     }
 

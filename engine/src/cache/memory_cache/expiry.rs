@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use super::{Inner, MemoryCache, Shards};
 use crate::cache::driver::{Feed, key_hash};
+use crate::cache::listener::{Notices, RemovalCause};
 use crate::cache::stats::{add, bump};
 use crate::cache::ttl::TtlConfig;
 use crate::validate::check_put;
@@ -76,6 +77,7 @@ impl MemoryCache {
             return 0;
         }
         let now = inner.clock.now_nanos();
+        let mut notices = inner.notices();
         let mut feed = inner.driver.lock();
         let mut dropped = 0;
         let by_id: Vec<Arc<Shards>> = inner.by_id.read().clone();
@@ -95,6 +97,12 @@ impl MemoryCache {
                     }
                     if entry.expired(now) {
                         feed.remove(ks as u32, key.clone());
+                        notices.push(
+                            &shards.name,
+                            key.clone(),
+                            Some(entry.value.clone()),
+                            RemovalCause::Expired,
+                        );
                         dropped += 1;
                         false
                     } else {
@@ -105,6 +113,8 @@ impl MemoryCache {
         }
         add(&inner.counters.evicted_ttl, dropped as u64);
         inner.publish_residency(&feed);
+        drop(feed);
+        notices.deliver();
         dropped
     }
 
@@ -131,14 +141,27 @@ impl MemoryCache {
     }
 
     /// Drops `key` if it is (still) expired at `now` (caller holds the policy).
-    pub(crate) fn expire(&self, feed: &mut Feed<'_>, key: &[u8], hash: u64, now: u64) {
+    pub(crate) fn expire(
+        &self,
+        feed: &mut Feed<'_>,
+        notices: &mut Notices<'_>,
+        key: &[u8],
+        hash: u64,
+        now: u64,
+    ) {
         debug_assert_eq!(hash, key_hash(self.ks, key));
         let mut shard = self.shards.of(hash).write();
         if shard.get(hash, key).is_some_and(|s| s.entry.expired(now))
             && let Some(slot) = shard.remove(hash, key)
         {
-            feed.remove(self.ks, slot.key);
+            feed.remove(self.ks, slot.key.clone());
             bump(&self.inner.counters.evicted_ttl);
+            notices.push(
+                &self.shards.name,
+                slot.key,
+                Some(slot.entry.value),
+                RemovalCause::Expired,
+            );
         }
         drop(shard);
         self.inner.publish_residency(feed);

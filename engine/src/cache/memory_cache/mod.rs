@@ -19,6 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::cache::clock::Clock;
 use crate::cache::deque::NIL;
 use crate::cache::driver::{Feed, PolicyDriver, key_hash};
+use crate::cache::listener::{Listener, Notices, RemovalCause};
 use crate::cache::stats::{CacheCounters, CacheStats, StripedCounter, bump, set};
 use crate::{BatchOp, Capabilities, DEFAULT_KEYSPACE, KeyRange, Result, WriteBatch};
 use expiry::{Entry, NO_TTL};
@@ -68,10 +69,14 @@ pub(crate) struct Inner {
     /// Whether any entry may carry a TTL: set from the start by a default TTL, or by the
     /// first `put_with_ttl`. Until then reads skip the clock (it costs more than the lookup).
     pub(crate) timed: AtomicBool,
+    /// Told of every entry that leaves, after the locks are released (see `listener.rs`).
+    pub(crate) listener: Option<Listener>,
 }
 
 pub(crate) struct Shards {
     pub(crate) maps: Box<[Shard]>,
+    /// The keyspace's name (for eviction notices).
+    pub(crate) name: Arc<str>,
 }
 
 impl Shards {
@@ -89,6 +94,7 @@ impl Inner {
         let mut by_id = self.by_id.write();
         let id = by_id.len() as u32;
         let shards = Arc::new(Shards {
+            name: Arc::from(name),
             maps: (0..self.config.shards)
                 .map(|_| RwLock::new(ShardMap::new(id)))
                 .collect(),
@@ -119,12 +125,46 @@ impl Inner {
     }
 
     /// Removes what the policy evicted from the maps (caller holds the policy).
-    fn apply_evictions(&self, feed: &mut Feed<'_>) {
+    fn apply_evictions(&self, feed: &mut Feed<'_>, notices: &mut Notices<'_>) {
         let by_id = self.by_id.read();
         for ((ks, key), _cause) in feed.evicted() {
             let hash = key_hash(ks, &key);
-            by_id[ks as usize].of(hash).write().remove(hash, &key);
+            let shards = &by_id[ks as usize];
+            let removed = shards.of(hash).write().remove(hash, &key);
             bump(&self.counters.evicted_capacity);
+            if let Some(slot) = removed {
+                notices.push(
+                    &shards.name,
+                    slot.key,
+                    Some(slot.entry.value),
+                    RemovalCause::Size,
+                );
+            }
+        }
+    }
+
+    /// Notices for this cache's listener, if it has one.
+    pub(crate) fn notices(&self) -> Notices<'_> {
+        Notices::new(self.listener.as_ref())
+    }
+
+    /// Notes that `slot` left because a write replaced or deleted it (`cause`), or because it
+    /// had expired by `now` (which is then the cause).
+    fn note_left(
+        &self,
+        notices: &mut Notices<'_>,
+        name: &Arc<str>,
+        slot: shard::Slot,
+        now: u64,
+        cause: RemovalCause,
+    ) {
+        if notices.wanted() {
+            let cause = if slot.entry.expired(now) {
+                RemovalCause::Expired
+            } else {
+                cause
+            };
+            notices.push(name, slot.key, Some(slot.entry.value), cause);
         }
     }
 
@@ -163,6 +203,7 @@ impl MemoryCache {
             by_id: RwLock::new(Vec::new()),
             counters: CacheCounters::default(),
             hits: StripedCounter::new(),
+            listener: builder.listener,
             config: builder.config,
         });
         let (ks, shards) = inner.keyspace_shards(DEFAULT_KEYSPACE);
@@ -235,12 +276,15 @@ impl MemoryCache {
             found => {
                 let expired = found.is_some();
                 drop(shard);
+                let mut notices = inner.notices();
                 let mut feed = inner.driver.lock();
                 if expired {
-                    self.expire(&mut feed, key, hash, now);
+                    self.expire(&mut feed, &mut notices, key, hash, now);
                 }
                 bump(&inner.counters.misses);
                 feed.miss(hash);
+                drop(feed);
+                notices.deliver();
                 None
             }
         }
@@ -274,32 +318,57 @@ impl MemoryCache {
         let weight = inner.weight(&key, &value);
         let key = key.clone(); // share the key buffer between map and policy
         let entry = self.new_entry(value, ttl);
+        let now = entry.inserted_at;
+        let mut notices = inner.notices();
         let mut feed = inner.driver.lock();
         feed.insert(self.ks, key.clone(), hash, weight);
         // The node the policy holds the key at: hits are noted against it.
         if let Some(node) = feed.node_of(self.ks, &key) {
             entry.node.store(node, Ordering::Relaxed);
         }
-        self.shards.of(hash).write().insert(hash, key, entry);
-        inner.apply_evictions(&mut feed);
+        let replaced = self.shards.of(hash).write().insert(hash, key, entry);
+        if let Some(old) = replaced {
+            inner.note_left(
+                &mut notices,
+                &self.shards.name,
+                old,
+                now,
+                RemovalCause::Replaced,
+            );
+        }
+        inner.apply_evictions(&mut feed, &mut notices);
         bump(&inner.counters.inserts);
         inner.publish_residency(&feed);
+        drop(feed);
+        notices.deliver();
     }
 
     fn delete_now(&self, key: &[u8]) -> bool {
         let inner = &self.inner;
         let hash = key_hash(self.ks, key);
+        let mut notices = inner.notices();
         let mut feed = inner.driver.lock();
         let removed = self.shards.of(hash).write().remove(hash, key);
         let present = match removed {
             Some(slot) => {
-                feed.remove(self.ks, slot.key);
+                feed.remove(self.ks, slot.key.clone());
                 bump(&inner.counters.evicted_explicit);
-                !slot.entry.expired(inner.now())
+                let now = inner.now();
+                let present = !slot.entry.expired(now);
+                inner.note_left(
+                    &mut notices,
+                    &self.shards.name,
+                    slot,
+                    now,
+                    RemovalCause::Removed,
+                );
+                present
             }
             None => false,
         };
         inner.publish_residency(&feed);
+        drop(feed);
+        notices.deliver();
         present
     }
 
@@ -309,6 +378,8 @@ impl MemoryCache {
         let ops = batch.into_ops();
         let hashes: Vec<u64> = ops.iter().map(|op| key_hash(self.ks, op.key())).collect();
         let shard_of = |hash: u64| (hash as usize) % self.shards.maps.len();
+        let now = inner.now();
+        let mut notices = inner.notices();
         let mut feed = inner.driver.lock();
         // Apply under every touched shard's write lock at once, so readers see all or nothing.
         let mut order: Vec<usize> = hashes.iter().map(|&h| shard_of(h)).collect();
@@ -325,12 +396,27 @@ impl MemoryCache {
                 BatchOp::Put { key, value } => {
                     let weight = inner.weight(&key, &value);
                     let key = key.clone();
-                    map.insert(hash, key.clone(), self.new_entry(value, ttl));
+                    if let Some(old) = map.insert(hash, key.clone(), self.new_entry(value, ttl)) {
+                        inner.note_left(
+                            &mut notices,
+                            &self.shards.name,
+                            old,
+                            now,
+                            RemovalCause::Replaced,
+                        );
+                    }
                     policy_ops.push((key, hash, Some(weight)));
                 }
                 BatchOp::Delete { key } => {
-                    if map.remove(hash, &key).is_some() {
+                    if let Some(old) = map.remove(hash, &key) {
                         bump(&inner.counters.evicted_explicit);
+                        inner.note_left(
+                            &mut notices,
+                            &self.shards.name,
+                            old,
+                            now,
+                            RemovalCause::Removed,
+                        );
                     }
                     policy_ops.push((key, hash, None));
                 }
@@ -354,9 +440,11 @@ impl MemoryCache {
                 }
             }
             // Now, not after the loop: a key evicted here may be put again later in the batch.
-            inner.apply_evictions(&mut feed);
+            inner.apply_evictions(&mut feed, &mut notices);
         }
         inner.publish_residency(&feed);
+        drop(feed);
+        notices.deliver();
     }
 
     fn scan_now(&self, range: &KeyRange, limit: usize) -> Vec<(Bytes, Bytes)> {

@@ -1,0 +1,240 @@
+//! `MemoryCache`'s eviction listener, as users call it: every cause, called outside the
+//! cache's locks, and — with many tasks writing at once — exactly one notice for every value
+//! that left.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use strata::cache::{Eviction, ManualClock, RemovalCause};
+use strata::{MemoryCache, StorageBackend, TtlConfig, WriteBatch};
+use strata_tests::deadline::bounded;
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+type Seen = Arc<Mutex<Vec<Eviction>>>;
+
+fn recording() -> (Seen, impl Fn(Eviction) + Send + Sync + 'static) {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    (seen, move |e| sink.lock().push(e))
+}
+
+fn causes(seen: &Seen) -> Vec<(String, Option<String>, RemovalCause)> {
+    seen.lock()
+        .iter()
+        .map(|e| {
+            (
+                String::from_utf8_lossy(&e.key).into_owned(),
+                e.value
+                    .as_ref()
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+                e.cause,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_cause_is_reported_with_the_value_that_left() {
+    let (seen, listener) = recording();
+    let clock = ManualClock::new();
+    let cache = MemoryCache::builder()
+        .max_entries(2)
+        .ttl(TtlConfig {
+            default_ttl: Duration::from_secs(60),
+            min_ttl: Duration::from_secs(10),
+            ..TtlConfig::default()
+        })
+        .clock(clock.clone())
+        .eviction_listener(listener)
+        .build()
+        .unwrap();
+    cache.put(b("k"), b("v1")).await.unwrap();
+    cache.put(b("k"), b("v2")).await.unwrap();
+    assert_eq!(
+        causes(&seen),
+        vec![("k".into(), Some("v1".into()), RemovalCause::Replaced)]
+    );
+    assert!(cache.delete(b"k").await.unwrap());
+    assert_eq!(
+        causes(&seen)[1],
+        ("k".into(), Some("v2".into()), RemovalCause::Removed)
+    );
+    assert!(!cache.delete(b"k").await.unwrap(), "nothing to remove");
+    assert_eq!(
+        seen.lock().len(),
+        2,
+        "no notice for a key that was not there"
+    );
+    // Over capacity: three keys in a cache of two, each looked at so the policy can choose.
+    for k in ["a", "b", "c"] {
+        cache.put(b(k), b(&format!("value of {k}"))).await.unwrap();
+    }
+    let sized: Vec<_> = causes(&seen)
+        .into_iter()
+        .filter(|(_, _, cause)| *cause == RemovalCause::Size)
+        .collect();
+    assert_eq!(sized.len(), 1, "{sized:?}");
+    let (gone, value, _) = &sized[0];
+    assert_eq!(value.as_deref(), Some(format!("value of {gone}").as_str()));
+    assert_eq!(cache.get(gone.as_bytes()).await.unwrap(), None);
+    // Expiry, found by a read and by the cleanup pass.
+    seen.lock().clear();
+    clock.advance(Duration::from_secs(61));
+    let survivors: Vec<String> = ["a", "b", "c"]
+        .into_iter()
+        .filter(|k| k != gone)
+        .map(String::from)
+        .collect();
+    assert_eq!(cache.get(survivors[0].as_bytes()).await.unwrap(), None);
+    assert_eq!(cache.run_cleanup(), 1);
+    let mut expired = causes(&seen);
+    expired.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        expired,
+        survivors
+            .iter()
+            .map(|k| (
+                k.clone(),
+                Some(format!("value of {k}")),
+                RemovalCause::Expired
+            ))
+            .collect::<Vec<_>>()
+    );
+    // A put over an expired entry reports it expired, not replaced.
+    cache.put(b("x"), b("old")).await.unwrap();
+    clock.advance(Duration::from_secs(61));
+    seen.lock().clear();
+    cache.put(b("x"), b("new")).await.unwrap();
+    assert_eq!(
+        causes(&seen),
+        vec![("x".into(), Some("old".into()), RemovalCause::Expired)]
+    );
+}
+
+#[test]
+fn the_listener_runs_outside_the_caches_locks_and_may_use_the_cache() {
+    // A listener that reads the cache (shard locks) and its residency (the policy lock):
+    // called under either lock, it would deadlock; the thread's bounded wait names that.
+    let slot: Arc<Mutex<Option<MemoryCache>>> = Arc::default();
+    let calls = Arc::new(Mutex::new(0u32));
+    let cache = {
+        let (slot, calls) = (slot.clone(), calls.clone());
+        MemoryCache::builder()
+            .max_entries(4)
+            .eviction_listener(move |e: Eviction| {
+                let cache = slot.lock().clone().expect("set before any write");
+                let _ = strata_tests::deadline::ready(cache.get(&e.key));
+                let _ = cache.residency();
+                let _ = cache.len();
+                *calls.lock() += 1;
+            })
+            .build()
+            .unwrap()
+    };
+    *slot.lock() = Some(cache.clone());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for i in 0..50u32 {
+            let key = Bytes::from(format!("k{}", i % 10));
+            strata_tests::deadline::ready(cache.put(key.clone(), Bytes::from("v"))).unwrap();
+            if i % 7 == 0 {
+                strata_tests::deadline::ready(cache.delete(&key)).unwrap();
+            }
+            let mut batch = WriteBatch::new();
+            batch
+                .put(format!("b{}", i % 9), "w")
+                .delete(format!("k{}", (i + 3) % 10));
+            strata_tests::deadline::ready(cache.write_batch(batch)).unwrap();
+        }
+        done_tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the writes finished: a listener called under a cache lock deadlocks here");
+    assert!(*calls.lock() > 20, "the listener ran: {}", calls.lock());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_many_writers_every_value_that_left_is_reported_exactly_once() {
+    // Each stored value ends either resident or in exactly one notice. Values are unique, so
+    // the ledger can match them one for one.
+    let (seen, listener) = recording();
+    let cache = MemoryCache::builder()
+        .max_entries(64)
+        .eviction_listener(listener)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..16u32)
+        .map(|t| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                let mut stored = Vec::new();
+                for i in 0..2_000u32 {
+                    let key = Bytes::from(format!("key{}", (i * 31 + t * 7) % 200));
+                    let value = Bytes::from(format!("{t}/{i}"));
+                    match i % 10 {
+                        0 => {
+                            cache.delete(&key).await.unwrap();
+                        }
+                        1 => {
+                            let mut batch = WriteBatch::new();
+                            batch.put(key.clone(), value.clone());
+                            let other = Bytes::from(format!("key{}", (i + t) % 200));
+                            let other_value = Bytes::from(format!("{t}/{i}/b"));
+                            batch.put(other, other_value.clone());
+                            cache.write_batch(batch).await.unwrap();
+                            stored.push(value);
+                            stored.push(other_value);
+                        }
+                        _ => {
+                            cache.put(key, value.clone()).await.unwrap();
+                            stored.push(value);
+                        }
+                    }
+                    if i % 64 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                stored
+            })
+        })
+        .collect();
+    let mut stored: HashMap<Bytes, u32> = HashMap::new();
+    for task in tasks {
+        for value in bounded("a writer", task).await.unwrap() {
+            *stored.entry(value).or_default() += 1;
+        }
+    }
+    let mut accounted: HashMap<Bytes, u32> = HashMap::new();
+    for e in seen.lock().iter() {
+        let value = e.value.clone().expect("a memory cache reports the value");
+        *accounted.entry(value).or_default() += 1;
+    }
+    for (_, value) in cache.scan(strata::KeyRange::all(), None).await.unwrap() {
+        *accounted.entry(value).or_default() += 1;
+    }
+    assert_eq!(
+        stored.len(),
+        accounted.len(),
+        "values stored against values accounted for"
+    );
+    let wrong: Vec<_> = stored
+        .iter()
+        .filter(|(v, n)| accounted.get(*v) != Some(n))
+        .take(5)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "values not accounted exactly once: {wrong:?}"
+    );
+    let by_cause = |c| seen.lock().iter().filter(|e| e.cause == c).count();
+    assert!(by_cause(RemovalCause::Size) > 0);
+    assert!(by_cause(RemovalCause::Replaced) > 0);
+    assert!(by_cause(RemovalCause::Removed) > 0);
+}
