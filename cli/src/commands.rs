@@ -17,6 +17,10 @@ fn key_of(key: &str, options: &KeyOptions) -> Result<Bytes, Failure> {
 }
 
 fn stdout_error(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        // The reader stopped (`strata scan … | head`): not an error of ours.
+        return Failure::with_code(0, "");
+    }
     Failure::error(format!("cannot write to stdout: {e}"))
 }
 
@@ -33,8 +37,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         | Command::Dump { store, .. }
         | Command::Verify { store }
         | Command::Backup { store, .. } => (store, Missing::Refuse),
-        // redb compacts only a file nobody has open: not even this tool.
-        Command::Compact { store } => return compact(store),
+        // redb compacts only a file nobody has open: this tool checks it, closes it, then
+        // compacts.
+        Command::Compact { store } => return compact(store, token).await,
         Command::Sync {
             command: SyncCommand::Status { store, .. },
         } => (store, Missing::Refuse),
@@ -109,18 +114,39 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
         Command::Dump {
             keyspace, output, ..
         } => {
-            let sink: Box<dyn Write + Send> = match &output {
-                Some(path) => Box::new(std::fs::File::create(path).map_err(|e| {
-                    Failure::error(format!("cannot create {}: {e}", path.display()))
-                })?),
-                None => Box::new(std::io::stdout()),
-            };
             drop(out);
-            let written = jsonl::dump(store, keyspace, sink).await?;
-            if output.is_some() {
-                eprintln!("dumped {written} entries");
+            let Some(path) = output else {
+                jsonl::dump(store, keyspace, Box::new(std::io::stdout())).await?;
+                return Ok(());
+            };
+            // Never over an existing file (the store itself, say); removed if the dump fails.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| Failure::error(format!("cannot create {}: {e}", path.display())))?;
+            let written = match file.try_clone() {
+                Ok(sink) => jsonl::dump(store, keyspace, Box::new(sink)).await,
+                Err(e) => Err(Failure::error(format!(
+                    "cannot write {}: {e}",
+                    path.display()
+                ))),
             }
-            Ok(())
+            .and_then(|n| {
+                file.sync_all()
+                    .map(|_| n)
+                    .map_err(|e| Failure::error(format!("cannot sync {}: {e}", path.display())))
+            });
+            match written {
+                Ok(n) => {
+                    eprintln!("dumped {n} entries to {}", path.display());
+                    Ok(())
+                }
+                Err(failure) => {
+                    let _ = std::fs::remove_file(&path);
+                    Err(failure)
+                }
+            }
         }
         Command::Load {
             input, keyspace, ..
@@ -140,10 +166,29 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
         }
         Command::Verify { .. } => {
             let (local, path) = store.local("verify")?;
-            let report = local.verify().await?;
+            let report = local.verify().await.map_err(|e| match e.kind() {
+                // Damage redb itself met (a broken page) is damage too.
+                strata::ErrorKind::Corrupted => Failure::with_code(3, e.to_string()),
+                _ => Failure::from(e),
+            })?;
+            if local.format() == strata_redb::StoreFormat::Legacy {
+                return writeln!(
+                    out,
+                    "not checked: {} is a legacy store (format 1) whose values carry no checksums; \
+                     {} values were readable",
+                    path.display(),
+                    report.checked
+                )
+                .map_err(stdout_error);
+            }
             for bad in &report.corrupt {
-                writeln!(out, "corrupt\t{}\t{}", bad.keyspace, display(&bad.key))
-                    .map_err(stdout_error)?;
+                writeln!(
+                    out,
+                    "corrupt\t{}\t{}",
+                    display(bad.keyspace.as_bytes()),
+                    display(&bad.key)
+                )
+                .map_err(stdout_error)?;
             }
             if report.is_clean() {
                 writeln!(
@@ -177,10 +222,31 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
     }
 }
 
-fn compact(name: &str) -> Result<(), Failure> {
+async fn compact(name: &str, token: Option<&str>) -> Result<(), Failure> {
     if crate::store::is_url(name) {
         return Err(Failure::error(
             "`compact` works on a local store file, not a remote database",
+        ));
+    }
+    // Rewriting a damaged file would spread the damage: check every value first.
+    let store = Store::open(name, token, Missing::Refuse).await?;
+    let report = match store.local("compact") {
+        Ok((local, _)) => local.verify().await.map_err(|e| match e.kind() {
+            strata::ErrorKind::Corrupted => Failure::with_code(3, format!("not compacted: {e}")),
+            _ => Failure::from(e),
+        }),
+        Err(failure) => Err(failure),
+    };
+    let closed = store.close().await;
+    let report = report?;
+    closed?;
+    if !report.is_clean() {
+        return Err(Failure::with_code(
+            3,
+            format!(
+                "not compacted: {} values failed their checksum (run `strata verify {name}`; back up first)",
+                report.corrupt.len()
+            ),
         ));
     }
     let report = strata_redb::compact(name).map_err(|e| match e.kind() {
@@ -190,11 +256,13 @@ fn compact(name: &str) -> Result<(), Failure> {
         strata::ErrorKind::NotFound => Failure::error(format!("no store at {name}")),
         _ => Failure::from(e),
     })?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "compacted {name}: {} → {} bytes",
-        report.before, report.after
-    );
-    Ok(())
+        report.before,
+        report.after
+    )
+    .map_err(stdout_error)
 }
 
 async fn info(store: &Store, as_json: bool) -> Result<(), Failure> {
@@ -236,11 +304,21 @@ async fn info(store: &Store, as_json: bool) -> Result<(), Failure> {
                 lines.extend(info.keyspaces.iter().map(|k| {
                     format!(
                         "  {}\t{} entries\t{} key bytes\t{} value bytes",
-                        k.name, k.entries, k.key_bytes, k.value_bytes
+                        display(k.name.as_bytes()),
+                        k.entries,
+                        k.key_bytes,
+                        k.value_bytes
                     )
                 }));
                 if !info.system_tables.is_empty() {
-                    lines.push(format!("system tables: {}", info.system_tables.join(", ")));
+                    lines.push(format!(
+                        "system tables: {}",
+                        info.system_tables
+                            .iter()
+                            .map(|n| display(n.as_bytes()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                 }
                 lines
             }
@@ -264,7 +342,11 @@ async fn info(store: &Store, as_json: bool) -> Result<(), Failure> {
                 lines.extend(stats.iter().map(|k| {
                     format!(
                         "  {}\t{} entries\t{} tombstones\t{} key bytes\t{} value bytes",
-                        k.name, k.entries, k.tombstones, k.key_bytes, k.value_bytes
+                        display(k.name.as_bytes()),
+                        k.entries,
+                        k.tombstones,
+                        k.key_bytes,
+                        k.value_bytes
                     )
                 }));
                 lines
@@ -294,7 +376,12 @@ async fn sync_status(store: &Store, as_json: bool, out: &mut impl Write) -> Resu
         } else {
             format!(
                 "{}\tpending {} ({} bytes)\tcursor {}\tconflicts lost {} won {}",
-                s.keyspace, s.pending, s.pending_bytes, s.cursor, s.conflicts_lost, s.conflicts_won
+                display(s.keyspace.as_bytes()),
+                s.pending,
+                s.pending_bytes,
+                s.cursor,
+                s.conflicts_lost,
+                s.conflicts_won
             )
         };
         writeln!(out, "{line}").map_err(stdout_error)?;

@@ -132,6 +132,8 @@ pub async fn load(
     let mut batch = WriteBatch::with_capacity(LOAD_BATCH);
     let mut batch_keyspace = String::new();
     let mut loaded = 0u64;
+    // The line the batch being gathered starts at (for a failure's message).
+    let mut batch_from = 1;
     for (number, line) in input.lines().enumerate() {
         let line =
             line.map_err(|e| Failure::error(format!("cannot read line {}: {e}", number + 1)))?;
@@ -139,11 +141,24 @@ pub async fn load(
         if line.trim().is_empty() {
             continue;
         }
-        let (keyspace, key, value) = parse_entry(&line, default_keyspace)
-            .map_err(|e| Failure::error(format!("line {}: {e}", number + 1)))?;
+        let (keyspace, key, value) = parse_entry(&line, default_keyspace).map_err(|e| {
+            Failure::error(format!(
+                "line {}: {e}. {loaded} entries were written; nothing from line {} on was \
+                     (fix the line and load the rest from there)",
+                number + 1,
+                if batch.is_empty() {
+                    number + 1
+                } else {
+                    batch_from
+                },
+            ))
+        })?;
         if keyspace != batch_keyspace || batch.len() >= LOAD_BATCH {
             loaded += write(store, &batch_keyspace, std::mem::take(&mut batch)).await?;
             batch_keyspace = keyspace;
+        }
+        if batch.is_empty() {
+            batch_from = number + 1;
         }
         batch.put(Bytes::from(key), Bytes::from(value));
     }

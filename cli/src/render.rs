@@ -5,12 +5,21 @@
 
 use serde_json::{Map, Value};
 
-/// `bytes` as text when it is UTF-8 without control characters (tab and newline allowed).
+/// `bytes` as text when it is UTF-8 a terminal shows as it is: no control characters (so no
+/// tab or newline, which would fake a field or a line), and no invisible or bidirectional
+/// formatting characters (which can make text read as something else).
 pub fn safe_text(bytes: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(bytes).ok()?;
     text.chars()
-        .all(|c| !c.is_control() || c == '\t' || c == '\n')
+        .all(|c| !c.is_control() && !is_format(c))
         .then_some(text)
+}
+
+/// Unicode format characters a terminal would not show: zero-width ones, direction marks,
+/// embeddings, overrides and isolates, the byte-order mark.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Lowercase hex.
@@ -27,15 +36,25 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The bytes of a hex string (either case, even length).
 pub fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    let digits: Option<Vec<u8>> = text
+        .bytes()
+        .map(|b| {
+            (b as char)
+                .to_digit(16)
+                .filter(|_| b.is_ascii())
+                .map(|d| d as u8)
+        })
+        .collect();
+    let Some(digits) = digits else {
+        return Err(format!("{text:?} is not hex"));
+    };
+    if digits.len() % 2 != 0 {
         return Err(format!("hex {text:?} has an odd number of digits"));
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&text[i..i + 2], 16).map_err(|_| format!("{text:?} is not hex"))
-        })
-        .collect()
+    Ok(digits
+        .chunks(2)
+        .map(|pair| (pair[0] << 4) | pair[1])
+        .collect())
 }
 
 /// `bytes` for one line of plain output: text if safe, else `0x` and hex.
@@ -121,6 +140,21 @@ mod tests {
         assert_eq!(unhex("FF00").unwrap(), vec![0xff, 0x00]);
         assert!(unhex("abc").is_err());
         assert!(unhex("zz").is_err());
+        assert!(
+            unhex("aéb").is_err(),
+            "not a panic on a multi-byte character"
+        );
+        assert!(unhex("+f+f").is_err(), "signs are not digits");
+        assert_eq!(
+            display(b"a\nb\tc"),
+            "0x610a620963",
+            "no faked lines or fields"
+        );
+        assert_eq!(
+            display("x\u{202E}y".as_bytes()),
+            "0x78e280ae79",
+            "no bidi override"
+        );
     }
 
     #[test]

@@ -240,7 +240,7 @@ struct Shared {
     counters: Counters,
 }
 
-/// Envelopes (and compresses) every value of the wrapped backend. See the [module docs](self).
+/// Envelopes (and compresses) every value of the wrapped backend. See the crate docs.
 pub struct Compressed<B> {
     inner: B,
     shared: Arc<Shared>,

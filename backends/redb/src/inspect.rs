@@ -101,6 +101,15 @@ fn file_size(path: &Path) -> u64 {
 }
 
 impl RedbBackend {
+    /// How this store writes its values (checksummed, or legacy without checksums).
+    pub fn format(&self) -> StoreFormat {
+        if self.checksums() {
+            StoreFormat::Checksummed
+        } else {
+            StoreFormat::Legacy
+        }
+    }
+
     /// Every keyspace of this file that holds or once held a table, in name order.
     pub async fn keyspaces(&self) -> Result<Vec<String>> {
         Ok(self
@@ -240,6 +249,35 @@ impl RedbBackend {
     }
 }
 
+/// A file beside `dest` that no one else can be using: created here, exclusively.
+fn private_temp(dest: &Path) -> std::io::Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut name = dest.as_os_str().to_owned();
+        name.push(format!(".{}.{n}.partial", std::process::id()));
+        let path = PathBuf::from(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Syncs the directory holding `path`, so a rename or link into it survives a power cut.
+pub(crate) fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 fn copy_store(db: &Database, dest: &Path) -> Result<u64> {
     let op = Operation::Scan;
     let io = |what: &'static str| {
@@ -249,16 +287,14 @@ fn copy_store(db: &Database, dest: &Path) -> Result<u64> {
                 .with_source(e)
         }
     };
+    let exists = || {
+        Error::invalid_input(op, "the backup destination already exists")
+            .with_context("path", dest.display())
+    };
     if dest.exists() {
-        return Err(
-            Error::invalid_input(op, "the backup destination already exists")
-                .with_context("path", dest.display()),
-        );
+        return Err(exists());
     }
-    let mut partial = dest.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let _ = std::fs::remove_file(&partial);
+    let partial = private_temp(dest).map_err(io("cannot create the backup's temporary file"))?;
     let result = (|| {
         let source = db.begin_read().map_err(|e| redb_error(op, e))?;
         let copy = Database::create(&partial).map_err(|e| redb_error(op, e))?;
@@ -280,19 +316,22 @@ fn copy_store(db: &Database, dest: &Path) -> Result<u64> {
                     .map_err(|e| redb_error(op, e))?;
             }
         }
+        // An immediate-durability commit: the copy is fsynced before it is published.
         txn.commit().map_err(|e| redb_error(op, e))?;
         drop(copy);
-        std::fs::rename(&partial, dest).map_err(io("cannot move the backup into place"))?;
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io("cannot sync the backup's directory"))?;
-        }
+        // A hard link publishes the copy only if nothing is at `dest` (a rename would
+        // replace a file that appeared meanwhile).
+        std::fs::hard_link(&partial, dest).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                exists()
+            } else {
+                io("cannot move the backup into place")(e)
+            }
+        })?;
+        sync_parent(dest).map_err(io("cannot sync the backup's directory"))?;
         Ok(file_size(dest))
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
+    let _ = std::fs::remove_file(&partial);
     result
 }
 
@@ -317,11 +356,32 @@ pub fn compact(path: impl AsRef<Path>) -> Result<CompactReport> {
             .with_context("path", path.display()));
     }
     let before = file_size(path);
-    let mut db =
-        Database::open(path).map_err(|e| redb_error(op, e).with_context("path", path.display()))?;
-    db.compact()
-        .map_err(|e| redb_error(op, e).with_context("path", path.display()))?;
-    drop(db);
+    let in_context = |e: Error| e.with_context("path", path.display());
+    // redb may panic on a damaged file: that is `Corrupted`, not a crash of the caller.
+    crate::blocking::catch(op, || {
+        let mut db = Database::open(path).map_err(|e| redb_error(op, e))?;
+        let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+        let foreign = txn
+            .list_tables()
+            .map_err(|e| redb_error(op, e))?
+            .map(|t| t.name().to_string())
+            .find(|name| {
+                keyspace_of(name).is_none()
+                    && !name.starts_with(crate::transact::SYSTEM_TABLE_PREFIX)
+                    && !crate::checksum::is_meta(name)
+            });
+        drop(txn);
+        if let Some(name) = foreign {
+            return Err(Error::invalid_input(
+                op,
+                format!("not a Strata store: it has a table {name:?} Strata did not write"),
+            ));
+        }
+        db.compact().map_err(|e| redb_error(op, e))?;
+        Ok(())
+    })
+    .and_then(|inner| inner)
+    .map_err(in_context)?;
     Ok(CompactReport {
         before,
         after: file_size(path),

@@ -166,7 +166,7 @@ pub(crate) fn maybe_sent(err: strata::Error) -> strata::Error {
 
 /// Whether `err` is known to have happened before its request left: a write that failed so
 /// was certainly not applied. Any other failure of a write may hide a commit. (The last mark
-/// wins: see [`maybe_sent`].)
+/// wins: see `maybe_sent`.)
 pub fn never_sent(err: &strata::Error) -> bool {
     err.context()
         .iter()

@@ -1,5 +1,5 @@
 //! A hybrid logical clock: timestamps that never go back on one device (across restarts too,
-//! with a [`ClockFile`](crate::ClockFile)), move past every timestamp the device reads from
+//! with a [`ClockFile`]), move past every timestamp the device reads from
 //! the server (the receive rule), and do not let one far-off device drag the others along
 //! (the skew gate).
 //!
