@@ -7,7 +7,7 @@ use serde_json::json;
 use strata::{KeyRange, StorageBackend};
 
 use crate::render::{argument, display, entry_json};
-use crate::store::{Missing, Store};
+use crate::store::{Access, Store};
 use crate::{Cli, Command, Failure, KeyOptions, SyncCommand, jsonl};
 
 fn key_of(key: &str, options: &KeyOptions) -> Result<Bytes, Failure> {
@@ -29,20 +29,20 @@ fn stdout_error(e: std::io::Error) -> Failure {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let token = cli.token.as_deref();
     let (name, missing) = match &cli.command {
-        Command::Put { store, .. } | Command::Load { store, .. } => (store, Missing::Create),
+        Command::Put { store, .. } | Command::Load { store, .. } => (store, Access::Create),
+        Command::Delete { store, .. } => (store, Access::Modify),
         Command::Info { store, .. }
         | Command::Get { store, .. }
-        | Command::Delete { store, .. }
         | Command::Scan { store, .. }
         | Command::Dump { store, .. }
         | Command::Verify { store }
-        | Command::Backup { store, .. } => (store, Missing::Refuse),
+        | Command::Backup { store, .. } => (store, Access::Read),
         // redb compacts only a file nobody has open: this tool checks it, closes it, then
         // compacts.
         Command::Compact { store } => return compact(store, token).await,
         Command::Sync {
             command: SyncCommand::Status { store, .. },
-        } => (store, Missing::Refuse),
+        } => (store, Access::Read),
     };
     let store = Store::open(name, token, missing).await?;
     let result = run_on(&store, cli.command).await;
@@ -58,7 +58,7 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
             key, options, json, ..
         } => {
             let key = key_of(&key, &options)?;
-            match store.keyspace(&options.keyspace)?.get(&key).await? {
+            match store.get(&options.keyspace, &key).await? {
                 Some(value) if json => writeln!(out, "{}", entry_json(None, &key, Some(&value))),
                 Some(value) => writeln!(out, "{}", display(&value)),
                 None => return Err(Failure::with_code(4, format!("no key {}", display(&key)))),
@@ -97,10 +97,7 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
                 Some(prefix) => KeyRange::prefix(key_of(&prefix, &options)?),
                 None => KeyRange::all(),
             };
-            let entries = store
-                .keyspace(&options.keyspace)?
-                .scan(range, limit)
-                .await?;
+            let entries = store.scan(&options.keyspace, range, limit).await?;
             for (key, value) in entries {
                 if json {
                     writeln!(out, "{}", entry_json(None, &key, Some(&value)))
@@ -165,8 +162,9 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
             writeln!(out, "loaded {loaded} entries").map_err(stdout_error)
         }
         Command::Verify { .. } => {
-            let (local, path) = store.local("verify")?;
-            let report = local.verify().await.map_err(|e| match e.kind() {
+            let local = store.read_only("verify")?;
+            let path = local.path();
+            let report = local.verify().map_err(|e| match e.kind() {
                 // Damage redb itself met (a broken page) is damage too.
                 strata::ErrorKind::Corrupted => Failure::with_code(3, e.to_string()),
                 _ => Failure::from(e),
@@ -211,8 +209,7 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
             }
         }
         Command::Backup { dest, .. } => {
-            let (local, _) = store.local("backup")?;
-            let size = local.backup(&dest).await?;
+            let size = store.read_only("backup")?.backup(&dest)?;
             writeln!(out, "backed up to {} ({size} bytes)", dest.display()).map_err(stdout_error)
         }
         Command::Sync {
@@ -229,9 +226,9 @@ async fn compact(name: &str, token: Option<&str>) -> Result<(), Failure> {
         ));
     }
     // Rewriting a damaged file would spread the damage: check every value first.
-    let store = Store::open(name, token, Missing::Refuse).await?;
-    let report = match store.local("compact") {
-        Ok((local, _)) => local.verify().await.map_err(|e| match e.kind() {
+    let store = Store::open(name, token, Access::Read).await?;
+    let report = match store.read_only("compact") {
+        Ok(local) => local.verify().map_err(|e| match e.kind() {
             strata::ErrorKind::Corrupted => Failure::with_code(3, format!("not compacted: {e}")),
             _ => Failure::from(e),
         }),
@@ -268,8 +265,9 @@ async fn compact(name: &str, token: Option<&str>) -> Result<(), Failure> {
 async fn info(store: &Store, as_json: bool) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let lines: Vec<String> = match store {
-        Store::Local(local, _) => {
-            let info = local.info().await?;
+        Store::Local(..) => unreachable!("info opens the file read-only"),
+        Store::ReadOnly(local) => {
+            let info = local.info()?;
             if as_json {
                 let keyspaces: Vec<_> = info
                     .keyspaces
@@ -360,8 +358,9 @@ async fn info(store: &Store, as_json: bool) -> Result<(), Failure> {
 }
 
 async fn sync_status(store: &Store, as_json: bool, out: &mut impl Write) -> Result<(), Failure> {
-    let (local, path) = store.local("sync status")?;
-    let statuses = strata_sync::stored_status(local).await?;
+    let local = store.read_only("sync status")?;
+    let path = local.path();
+    let statuses = strata_sync::stored_status(local)?;
     if statuses.is_empty() && !as_json {
         return writeln!(out, "no synced keyspaces in {}", path.display()).map_err(stdout_error);
     }

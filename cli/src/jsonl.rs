@@ -46,45 +46,41 @@ pub async fn dump(
         keyspaces
     };
     match store {
-        Store::Local(local, _) => {
-            let tables = keyspaces
+        Store::ReadOnly(local) => {
+            let tables: Vec<_> = keyspaces
                 .iter()
-                .map(|name| Ok((name.clone(), local.keyspace(name)?.table_ref())))
-                .collect::<strata::Result<Vec<_>>>()?;
+                .map(|name| (name.clone(), local.table_ref(name)))
+                .collect();
             let bar = progress(None, "dump");
-            let shown = bar.clone();
-            let written = local
-                .read_snapshot(move |snap| {
-                    let mut out = std::io::BufWriter::new(out);
-                    let mut written = 0u64;
-                    for (name, table) in &tables {
-                        let mut from = KeyRange::all();
-                        loop {
-                            let page = snap.scan(table, &from, LOAD_BATCH)?;
-                            for (key, value) in &page {
-                                writeln!(out, "{}", entry_json(Some(name), key, Some(value)))
-                                    .map_err(write_error)?;
+            let written = local.snapshot(|snap| {
+                let mut out = std::io::BufWriter::new(out);
+                let mut written = 0u64;
+                for (name, table) in &tables {
+                    let mut from = KeyRange::all();
+                    loop {
+                        let page = snap.scan(table, &from, LOAD_BATCH)?;
+                        for (key, value) in &page {
+                            writeln!(out, "{}", entry_json(Some(name), key, Some(value)))
+                                .map_err(write_error)?;
+                        }
+                        written += page.len() as u64;
+                        bar.inc(page.len() as u64);
+                        match page.last() {
+                            Some((last, _)) if page.len() == LOAD_BATCH => {
+                                from =
+                                    KeyRange::new(Bound::Excluded(last.clone()), Bound::Unbounded);
                             }
-                            written += page.len() as u64;
-                            shown.inc(page.len() as u64);
-                            match page.last() {
-                                Some((last, _)) if page.len() == LOAD_BATCH => {
-                                    from = KeyRange::new(
-                                        Bound::Excluded(last.clone()),
-                                        Bound::Unbounded,
-                                    );
-                                }
-                                _ => break,
-                            }
+                            _ => break,
                         }
                     }
-                    out.flush().map_err(write_error)?;
-                    Ok(written)
-                })
-                .await?;
+                }
+                out.flush().map_err(write_error)?;
+                Ok(written)
+            })?;
             bar.finish_and_clear();
             Ok(written)
         }
+        Store::Local(..) => unreachable!("dump opens the file read-only"),
         Store::Remote(_) => {
             let mut out = std::io::BufWriter::new(out);
             let bar = progress(None, "dump");

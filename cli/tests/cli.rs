@@ -501,3 +501,58 @@ fn every_command_works_on_a_remote_sqld_by_url() {
         stdout(&unauthorised)
     );
 }
+
+#[test]
+fn reading_commands_leave_the_file_byte_for_byte_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.redb");
+    let s = path_str(&store);
+    for i in 0..30 {
+        ok(&["put", s, &format!("k{i:02}"), &format!("value {i}")]);
+    }
+    let before = std::fs::read(&store).unwrap();
+    let copy = dir.path().join("copy.redb");
+    for args in [
+        vec!["info", s],
+        vec!["get", s, "k01"],
+        vec!["scan", s, "--limit", "5"],
+        vec!["dump", s],
+        vec!["verify", s],
+        vec!["sync", "status", s],
+        vec!["backup", s, path_str(&copy)],
+    ] {
+        ok(&args);
+        assert!(
+            std::fs::read(&store).unwrap() == before,
+            "{args:?} changed the store file"
+        );
+    }
+    // A redb file some other program wrote is refused, and left as it was.
+    let foreign = dir.path().join("foreign.redb");
+    {
+        let db = redb::Database::create(&foreign).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("users");
+            txn.open_table(def).unwrap().insert("ada", 1).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    for args in [
+        vec!["info", path_str(&foreign)],
+        vec!["compact", path_str(&foreign)],
+    ] {
+        let out = strata(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("not a Strata store"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            std::fs::read(&foreign).unwrap() == before,
+            "{args:?} changed the foreign file"
+        );
+    }
+}

@@ -98,49 +98,37 @@ pub struct StoredSyncStatus {
     pub conflicts_won: u64,
 }
 
-/// The stored sync state of every keyspace of `local` that was ever opened by a
-/// [`SyncedStore`](crate::SyncedStore), in name order. Reads one snapshot per keyspace; works
-/// on a store no syncer is running on, with no network.
-pub async fn stored_status(
-    local: &strata_redb::RedbBackend,
-) -> strata::Result<Vec<StoredSyncStatus>> {
-    use strata::StorageBackend;
-    let info = local.info().await?;
+/// The stored sync state of every keyspace of `store` that was ever opened by a
+/// [`SyncedStore`](crate::SyncedStore), in name order, read from one read-only snapshot per
+/// keyspace: no remote, no running syncer, no network, and nothing written to the file.
+pub fn stored_status(store: &strata_redb::ReadOnlyStore) -> strata::Result<Vec<StoredSyncStatus>> {
     let mut out = Vec::new();
-    for table in &info.system_tables {
+    for table in store.system_tables()? {
         let Some(name) = table
-            .strip_prefix("sys.sync.")
+            .strip_prefix("sync.")
             .and_then(|t| t.strip_suffix(".queue"))
         else {
             continue;
         };
-        let data = local.keyspace(name)?;
         let tables = crate::outbox::Tables {
-            data: data.table_ref(),
-            queue: data
-                .system_table(&format!("sync.{name}.queue"))?
-                .table_ref(),
-            cursor: data
-                .system_table(&format!("sync.{name}.cursor"))?
-                .table_ref(),
-            seen: data.system_table(&format!("sync.{name}.seen"))?.table_ref(),
+            data: store.table_ref(name),
+            queue: store.system_table_ref(&format!("sync.{name}.queue")),
+            cursor: store.system_table_ref(&format!("sync.{name}.cursor")),
+            seen: store.system_table_ref(&format!("sync.{name}.seen")),
         };
-        let keyspace = name.to_string();
-        let status = local
-            .read_snapshot(move |snap| {
-                let (pending, pending_bytes, oldest, cursor) = crate::outbox::depth(snap, &tables)?;
-                let (conflicts_lost, conflicts_won) = crate::outbox::conflicts(snap, &tables)?;
-                Ok(StoredSyncStatus {
-                    keyspace,
-                    pending,
-                    pending_bytes,
-                    oldest_pending_unix_ms: oldest.map(strata_turso::hlc::unix_ms_of),
-                    cursor,
-                    conflicts_lost,
-                    conflicts_won,
-                })
+        let status = store.snapshot(|snap| {
+            let (pending, pending_bytes, oldest, cursor) = crate::outbox::depth(snap, &tables)?;
+            let (conflicts_lost, conflicts_won) = crate::outbox::conflicts(snap, &tables)?;
+            Ok(StoredSyncStatus {
+                keyspace: name.to_string(),
+                pending,
+                pending_bytes,
+                oldest_pending_unix_ms: oldest.map(strata_turso::hlc::unix_ms_of),
+                cursor,
+                conflicts_lost,
+                conflicts_won,
             })
-            .await?;
+        })?;
         out.push(status);
     }
     Ok(out)

@@ -128,9 +128,37 @@ pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str, want: bool) ->
     Ok(format == CHECKSUMMED)
 }
 
+/// Whether the store in `db` carries checksums, read without writing anything: from its
+/// format record, else legacy if it has keyspaces, else (an empty file) checksummed.
+pub(crate) fn read_format(db: &impl ReadableDatabase, keyspace_prefix: &str) -> Result<bool> {
+    let op = Operation::Open;
+    {
+        let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+        match txn.open_table(META) {
+            Ok(table) => {
+                if let Some(format) = table.get(FORMAT_KEY).map_err(|e| redb_error(op, e))? {
+                    return match format.value() {
+                        CHECKSUMMED => Ok(true),
+                        LEGACY => Ok(false),
+                        other => Err(Error::new(
+                            ErrorKind::Corrupted,
+                            op,
+                            format!("unknown or damaged store format record {other:#x}"),
+                        )
+                        .with_context("backend", "redb")),
+                    };
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(redb_error(op, e)),
+        }
+    }
+    Ok(!legacy_store(db, keyspace_prefix)?)
+}
+
 /// A store with keyspaces but no format record was written before checksums — unless its
 /// values carry them, which means the record was lost to damage: then refuse to guess.
-fn legacy_store(db: &Database, keyspace_prefix: &str) -> Result<bool> {
+fn legacy_store(db: &impl ReadableDatabase, keyspace_prefix: &str) -> Result<bool> {
     let op = Operation::Open;
     let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
     let names: Vec<String> = txn

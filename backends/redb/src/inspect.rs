@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle,
+};
 use strata::{Error, ErrorKind, Operation, Result};
 
 use crate::backend::{KEYSPACE_TABLE_PREFIX, RedbBackend};
@@ -92,7 +94,7 @@ impl VerifyReport {
 }
 
 /// A keyspace's name from its table's, if the table is a keyspace.
-fn keyspace_of(table: &str) -> Option<&str> {
+pub(crate) fn keyspace_of(table: &str) -> Option<&str> {
     table.strip_prefix(KEYSPACE_TABLE_PREFIX)
 }
 
@@ -132,48 +134,7 @@ impl RedbBackend {
         let op = Operation::Scan;
         self.run_blocking(op, move || {
             let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-            let mut keyspaces = Vec::new();
-            let mut system_tables = Vec::new();
-            for handle in txn.list_tables().map_err(|e| redb_error(op, e))? {
-                let name = handle.name().to_string();
-                let Some(keyspace) = keyspace_of(&name) else {
-                    if !crate::checksum::is_meta(&name) {
-                        system_tables.push(name);
-                    }
-                    continue;
-                };
-                let table = txn
-                    .open_table(table_def(&name))
-                    .map_err(|e| redb_error(op, e))?;
-                let mut info = KeyspaceInfo {
-                    name: keyspace.to_string(),
-                    entries: table.len().map_err(|e| redb_error(op, e))?,
-                    key_bytes: 0,
-                    value_bytes: 0,
-                };
-                let sum_len = if checksums {
-                    crate::checksum::SUM_LEN
-                } else {
-                    0
-                };
-                for entry in table.iter().map_err(|e| redb_error(op, e))? {
-                    let (k, v) = entry.map_err(|e| redb_error(op, e))?;
-                    info.key_bytes += k.value().len() as u64;
-                    info.value_bytes += v.value().len().saturating_sub(sum_len) as u64;
-                }
-                keyspaces.push(info);
-            }
-            Ok(StoreInfo {
-                file_size: file_size(&path),
-                path,
-                format: if checksums {
-                    StoreFormat::Checksummed
-                } else {
-                    StoreFormat::Legacy
-                },
-                keyspaces,
-                system_tables,
-            })
+            info_of(&txn, checksums, path)
         })
         .await
     }
@@ -187,26 +148,7 @@ impl RedbBackend {
         let op = Operation::Scan;
         self.run_blocking(op, move || {
             let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-            let mut report = VerifyReport::default();
-            for handle in txn.list_tables().map_err(|e| redb_error(op, e))? {
-                let Some(keyspace) = keyspace_of(handle.name()) else {
-                    continue;
-                };
-                let table = txn
-                    .open_table(table_def(handle.name()))
-                    .map_err(|e| redb_error(op, e))?;
-                for entry in table.iter().map_err(|e| redb_error(op, e))? {
-                    let (k, v) = entry.map_err(|e| redb_error(op, e))?;
-                    report.checked += 1;
-                    if checksums && crate::checksum::checked(op, k.value(), v.value()).is_err() {
-                        report.corrupt.push(CorruptValue {
-                            keyspace: keyspace.to_string(),
-                            key: k.value().to_vec(),
-                        });
-                    }
-                }
-            }
-            Ok(report)
+            verify_of(&txn, checksums)
         })
         .await
     }
@@ -219,7 +161,7 @@ impl RedbBackend {
         let dest: PathBuf = dest.into();
         let db = self.database();
         let op = Operation::Scan;
-        self.run_blocking(op, move || copy_store(&db, &dest)).await
+        self.run_blocking(op, move || copy_store(&*db, &dest)).await
     }
 
     fn run_blocking<T, F>(
@@ -247,6 +189,92 @@ impl RedbBackend {
             .and_then(|inner| inner)
         }
     }
+}
+
+/// What the store read by `txn` holds (see [`RedbBackend::info`]).
+pub(crate) fn info_of(txn: &ReadTransaction, checksums: bool, path: PathBuf) -> Result<StoreInfo> {
+    let op = Operation::Scan;
+    let mut keyspaces = Vec::new();
+    let mut system_tables = Vec::new();
+    let sum_len = if checksums {
+        crate::checksum::SUM_LEN
+    } else {
+        0
+    };
+    for handle in txn.list_tables().map_err(|e| redb_error(op, e))? {
+        let name = handle.name().to_string();
+        let Some(keyspace) = keyspace_of(&name) else {
+            if !crate::checksum::is_meta(&name) {
+                system_tables.push(name);
+            }
+            continue;
+        };
+        let table = txn
+            .open_table(table_def(&name))
+            .map_err(|e| redb_error(op, e))?;
+        let mut info = KeyspaceInfo {
+            name: keyspace.to_string(),
+            entries: table.len().map_err(|e| redb_error(op, e))?,
+            key_bytes: 0,
+            value_bytes: 0,
+        };
+        for entry in table.iter().map_err(|e| redb_error(op, e))? {
+            let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+            info.key_bytes += k.value().len() as u64;
+            info.value_bytes += v.value().len().saturating_sub(sum_len) as u64;
+        }
+        keyspaces.push(info);
+    }
+    Ok(StoreInfo {
+        file_size: file_size(&path),
+        path,
+        format: if checksums {
+            StoreFormat::Checksummed
+        } else {
+            StoreFormat::Legacy
+        },
+        keyspaces,
+        system_tables,
+    })
+}
+
+/// Every value's checksum in the store read by `txn` (see [`RedbBackend::verify`]).
+pub(crate) fn verify_of(txn: &ReadTransaction, checksums: bool) -> Result<VerifyReport> {
+    let op = Operation::Scan;
+    let mut report = VerifyReport::default();
+    for handle in txn.list_tables().map_err(|e| redb_error(op, e))? {
+        let Some(keyspace) = keyspace_of(handle.name()) else {
+            continue;
+        };
+        let table = txn
+            .open_table(table_def(handle.name()))
+            .map_err(|e| redb_error(op, e))?;
+        for entry in table.iter().map_err(|e| redb_error(op, e))? {
+            let (k, v) = entry.map_err(|e| redb_error(op, e))?;
+            report.checked += 1;
+            if checksums && crate::checksum::checked(op, k.value(), v.value()).is_err() {
+                report.corrupt.push(CorruptValue {
+                    keyspace: keyspace.to_string(),
+                    key: k.value().to_vec(),
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The first table of `txn` Strata did not write, if any (a foreign redb file).
+pub(crate) fn foreign_table(txn: &ReadTransaction) -> Result<Option<String>> {
+    let op = Operation::Open;
+    Ok(txn
+        .list_tables()
+        .map_err(|e| redb_error(op, e))?
+        .map(|t| t.name().to_string())
+        .find(|name| {
+            keyspace_of(name).is_none()
+                && !name.starts_with(crate::transact::SYSTEM_TABLE_PREFIX)
+                && !crate::checksum::is_meta(name)
+        }))
 }
 
 /// A file beside `dest` that no one else can be using: created here, exclusively.
@@ -278,7 +306,7 @@ pub(crate) fn sync_parent(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-fn copy_store(db: &Database, dest: &Path) -> Result<u64> {
+pub(crate) fn copy_store(db: &impl ReadableDatabase, dest: &Path) -> Result<u64> {
     let op = Operation::Scan;
     let io = |what: &'static str| {
         move |e: std::io::Error| {
@@ -361,15 +389,7 @@ pub fn compact(path: impl AsRef<Path>) -> Result<CompactReport> {
     crate::blocking::catch(op, || {
         let mut db = Database::open(path).map_err(|e| redb_error(op, e))?;
         let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-        let foreign = txn
-            .list_tables()
-            .map_err(|e| redb_error(op, e))?
-            .map(|t| t.name().to_string())
-            .find(|name| {
-                keyspace_of(name).is_none()
-                    && !name.starts_with(crate::transact::SYSTEM_TABLE_PREFIX)
-                    && !crate::checksum::is_meta(name)
-            });
+        let foreign = foreign_table(&txn)?;
         drop(txn);
         if let Some(name) = foreign {
             return Err(Error::invalid_input(

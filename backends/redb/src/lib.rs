@@ -32,6 +32,7 @@ mod checksum;
 mod config;
 mod error;
 mod inspect;
+mod read_only;
 mod reader;
 mod stats;
 mod storage;
@@ -47,5 +48,6 @@ pub use config::{
 pub use inspect::{
     CompactReport, CorruptValue, KeyspaceInfo, StoreFormat, StoreInfo, VerifyReport, compact,
 };
+pub use read_only::ReadOnlyStore;
 pub use stats::RedbStats;
 pub use transact::{Snapshot, TableRef, Txn};

@@ -154,6 +154,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    pub(crate) fn new(txn: ReadTransaction, checksums: bool, file: usize) -> Self {
+        Snapshot {
+            txn,
+            checksums,
+            file,
+        }
+    }
+
     fn open(
         &self,
         op: Operation,
