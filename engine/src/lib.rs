@@ -32,6 +32,7 @@ mod error;
 mod key_range;
 mod memory;
 mod sync_mode;
+pub mod telemetry;
 pub mod tiered;
 pub mod validate;
 

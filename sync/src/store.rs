@@ -476,6 +476,23 @@ impl<R: SyncRemote> SyncedStore<R> {
         })
     }
 
+    /// Publishes this keyspace's sync counters and outbox depth to the `metrics` recorder
+    /// (label `keyspace`; names in [`strata::telemetry::names`]). Reads the outbox's depth
+    /// from the store. Add it to a [`MetricsReporter`](strata::telemetry::MetricsReporter)
+    /// with `async_source`.
+    pub async fn publish_metrics(&self) -> Result<()> {
+        use strata::telemetry::names;
+        let status = self.sync_status().await?;
+        let keyspace = self.core.local.keyspace_name().to_string();
+        metrics::counter!(names::SYNC_PUSHED, "keyspace" => keyspace.clone())
+            .absolute(status.pushed);
+        metrics::counter!(names::SYNC_PULLED, "keyspace" => keyspace.clone())
+            .absolute(status.pulled);
+        metrics::gauge!(names::SYNC_OUTBOX_DEPTH, "keyspace" => keyspace)
+            .set(status.pending as f64);
+        Ok(())
+    }
+
     /// One sync round now: pushes the whole outbox, then pulls every change, whatever the
     /// backoff says. Returns the first error (what was done before it stays done).
     pub async fn sync_now(&self) -> Result<()> {

@@ -22,6 +22,7 @@ impl WriterCounters {
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.writes.fetch_add(writes, Ordering::Relaxed);
         self.largest_group.fetch_max(writes, Ordering::Relaxed);
+        metrics::histogram!(strata::telemetry::names::REDB_GROUP_SIZE).record(writes as f64);
     }
 
     /// Marks a commit under way (see `published`).
@@ -37,8 +38,10 @@ impl WriterCounters {
 
     pub(crate) fn record_commit(&self, fsynced: bool) {
         self.commits.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(strata::telemetry::names::REDB_COMMITS).increment(1);
         if fsynced {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(strata::telemetry::names::REDB_FSYNCS).increment(1);
         }
     }
 

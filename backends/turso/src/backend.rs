@@ -365,6 +365,39 @@ impl TursoBackend {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        use strata::telemetry::names;
+        use tracing::Instrument;
+        let started = std::time::Instant::now();
+        let span = tracing::debug_span!(
+            "strata.remote",
+            op = op.as_str(),
+            attempts = tracing::field::Empty
+        );
+        let result = self
+            .attempts(op, deadline, f)
+            .instrument(span.clone())
+            .await;
+        metrics::histogram!(names::REMOTE_CALL_SECONDS, "op" => op.as_str())
+            .record(started.elapsed().as_secs_f64());
+        metrics::gauge!(names::REMOTE_BREAKER_OPEN).set(if self.shared.breaker.is_open() {
+            1.0
+        } else {
+            0.0
+        });
+        if let Err(e) = &result {
+            metrics::counter!(names::REMOTE_ERRORS, "op" => op.as_str(), "kind" => e.kind().as_str())
+                .increment(1);
+            span.record("error", tracing::field::display(e));
+        }
+        result
+    }
+
+    /// The attempts of one call (see [`resilient_within`](Self::resilient_within)).
+    async fn attempts<T, F, Fut>(&self, op: Operation, deadline: Duration, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let r = &self.shared.config.resilience;
         let mut attempt = 1;
         // Whether an earlier attempt may have reached the server: then the call's error must
@@ -390,6 +423,9 @@ impl TursoBackend {
             if !err.is_transient() || attempt >= r.max_attempts {
                 return Err(err.with_context("attempts", attempt));
             }
+            metrics::counter!(strata::telemetry::names::REMOTE_RETRIES, "op" => op.as_str())
+                .increment(1);
+            tracing::debug!(attempt, error = %err, "strata: retrying a remote call");
             tokio::time::sleep(r.backoff(attempt)).await;
             attempt += 1;
         }

@@ -254,7 +254,12 @@ impl<U: StorageBackend, L: StorageBackend> StorageBackend for Tiered<U, L> {
                 Role::Leader(guard) => {
                     let seen = self.coherence.epoch(key);
                     bump(&self.counters().lower_reads);
-                    let outcome = self.lower().get(key).await;
+                    // A slow path: traced (a hit never is).
+                    let outcome = tracing::Instrument::instrument(
+                        self.lower().get(key),
+                        tracing::debug_span!("strata.tiered.read_through"),
+                    )
+                    .await;
                     if let Ok(Some(value)) = &outcome
                         && let Err(e) = self.fill(key, value, seen).await
                     {

@@ -20,8 +20,9 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
     /// Runs a write to its end (even if the caller leaves): intent, lower write, settle.
     pub(super) async fn write(&self, write: Write) -> Result<bool> {
         let this = self.clone();
+        let span = tracing::debug_span!("strata.tiered.write_through");
         RunToEnd::new(
-            async move { this.write_through(write).await },
+            tracing::Instrument::instrument(async move { this.write_through(write).await }, span),
             &self.shared.detached,
         )
         .await
