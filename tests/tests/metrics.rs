@@ -27,9 +27,9 @@ type Metrics = Vec<(CompositeKey, DebugValue)>;
 
 /// The recorder's snapshot drains it (counters since the last one, the latest absolute
 /// value), so tests take turns: each drains at its start and reads one snapshot at its end.
-fn exclusive() -> parking_lot::MutexGuard<'static, ()> {
-    static TURN: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
-    let turn = TURN.lock();
+async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let turn = bounded("this test's turn", TURN.lock()).await;
     snapshotter().snapshot();
     turn
 }
@@ -75,7 +75,7 @@ fn gauge(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn a_reporter_publishes_the_cache_and_tier_counters_as_they_stand() {
-    let _turn = exclusive();
+    let _turn = exclusive().await;
     let cache = MemoryCache::with_max_entries(2).unwrap();
     let tiered = Tiered::new(cache.clone(), MemoryBackend::new());
     for k in ["a", "b", "c"] {
@@ -133,7 +133,7 @@ async fn a_reporter_publishes_the_cache_and_tier_counters_as_they_stand() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redb_commits_fsyncs_and_group_sizes_are_recorded_as_they_happen() {
-    let _turn = exclusive();
+    let _turn = exclusive().await;
     let dir = tempfile::tempdir().unwrap();
     let store = RedbBackend::builder(dir.path().join("m.redb"))
         .sync_mode(SyncMode::Full)
@@ -160,7 +160,7 @@ async fn redb_commits_fsyncs_and_group_sizes_are_recorded_as_they_happen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_calls_record_their_time_and_failures() {
-    let _turn = exclusive();
+    let _turn = exclusive().await;
     let server = strata_tests::sqld::Sqld::start();
     let remote = strata_turso::TursoBackend::builder(server.url())
         .auth_token(server.token(strata_tests::sqld::Access::ReadWrite))
