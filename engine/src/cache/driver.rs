@@ -256,6 +256,16 @@ impl Feed<'_> {
     pub(crate) fn hottest(&self, limit: usize) -> Vec<PolicyKey> {
         self.state.policy.hottest(limit)
     }
+
+    /// How often the key whose [`key_hash`] is `hash` was seen, as the sketch estimates (0–15).
+    pub(crate) fn frequency(&self, hash: u64) -> u8 {
+        self.state.policy.frequency_hashed(hash)
+    }
+
+    /// Raises the key's estimated frequency to at least `frequency` (see `hot_set.rs`).
+    pub(crate) fn seed_frequency(&mut self, hash: u64, frequency: u8) {
+        self.state.policy.seed_frequency(hash, frequency);
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod clock;
 mod deque;
 mod driver;
 mod ghost;
+mod hot_set;
 mod listener;
 mod memory_cache;
 mod orphans;
@@ -24,6 +25,7 @@ pub use bounded::Bounded;
 #[cfg(feature = "bench-internals")]
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use hot_set::{HotKey, HotSet};
 pub use listener::{Eviction, RemovalCause};
 pub use memory_cache::{ENTRY_OVERHEAD_BYTES, MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
 pub use policy::PolicyConfig;

@@ -116,6 +116,29 @@ impl<U: StorageBackend, L: StorageBackend> Tiered<U, L> {
         &self.tiers.lower
     }
 
+    /// Reads the keys of `hot` (a cache's saved [`HotSet`](crate::cache::HotSet)) through
+    /// this tier, so the upper tier holds their current values: in batches of 1,000 per
+    /// keyspace, through the same coherent read-through path as any read (a write racing the
+    /// warm-up wins). Returns how many keys the lower tier still held. Counted as misses and
+    /// fills in [`stats`](Self::stats).
+    pub async fn warm(&self, hot: &crate::cache::HotSet) -> Result<usize> {
+        let mut by_keyspace: Vec<(&str, Vec<Bytes>)> = Vec::new();
+        for k in hot.keys() {
+            match by_keyspace.iter_mut().find(|(name, _)| *name == k.keyspace) {
+                Some((_, keys)) => keys.push(k.key.clone()),
+                None => by_keyspace.push((&k.keyspace, vec![k.key.clone()])),
+            }
+        }
+        let mut found = 0;
+        for (name, keys) in by_keyspace {
+            let tier = self.keyspace(name)?;
+            for chunk in keys.chunks(1_000) {
+                found += tier.get_many(chunk).await?.iter().flatten().count();
+            }
+        }
+        Ok(found)
+    }
+
     /// Counters since the store was built.
     pub fn stats(&self) -> TierStats {
         self.shared.counters.snapshot()

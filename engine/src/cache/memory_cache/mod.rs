@@ -243,6 +243,44 @@ impl MemoryCache {
         (feed.len() as u64, feed.weight())
     }
 
+    /// Up to `limit` keys of every keyspace the cache would evict last, hottest first, with
+    /// how often each was seen: save it on close, bring it back with
+    /// [`restore_frequencies`](Self::restore_frequencies) and `Tiered::warm` (see
+    /// [`HotSet`](crate::cache::HotSet)).
+    pub fn hot_set(&self, limit: usize) -> crate::cache::HotSet {
+        let feed = self.inner.driver.lock();
+        let by_id = self.inner.by_id.read();
+        let keys = feed
+            .hottest(limit)
+            .into_iter()
+            .map(|(ks, key)| crate::cache::HotKey {
+                keyspace: by_id[ks as usize].name.to_string(),
+                frequency: feed.frequency(key_hash(ks, &key)),
+                key,
+            })
+            .collect();
+        crate::cache::HotSet::new(keys)
+    }
+
+    /// Teaches the policy how often the keys of `hot` were seen before a restart, so they win
+    /// admission over newcomers seen once (their values are not loaded: see `Tiered::warm`).
+    pub fn restore_frequencies(&self, hot: &crate::cache::HotSet) {
+        let ids: HashMap<&str, u32> = hot
+            .keys()
+            .iter()
+            .map(|k| {
+                (
+                    k.keyspace.as_str(),
+                    self.inner.keyspace_shards(&k.keyspace).0,
+                )
+            })
+            .collect();
+        let mut feed = self.inner.driver.lock();
+        for k in hot.keys() {
+            feed.seed_frequency(key_hash(ids[k.keyspace.as_str()], &k.key), k.frequency);
+        }
+    }
+
     /// The entries this keyspace would evict last: hottest first (for persisting a hot set).
     pub fn hot_keys(&self, limit: usize) -> Vec<Bytes> {
         let feed = self.inner.driver.lock();

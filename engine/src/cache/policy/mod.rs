@@ -243,6 +243,21 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.find(key, hash)
     }
 
+    /// The sketch's estimate of how often the key with `hash` was seen (0–15).
+    pub(crate) fn frequency_hashed(&self, hash: u64) -> u8 {
+        self.sketch.frequency(hash)
+    }
+
+    /// Raises the sketch's count for `hash` to at least `frequency` (a hot set restored after
+    /// a restart), without counting requests for the climber.
+    pub(crate) fn seed_frequency(&mut self, hash: u64, frequency: u8) {
+        let mut guard = 0;
+        while self.sketch.frequency(hash) < frequency && guard < 16 {
+            self.sketch.increment(hash);
+            guard += 1;
+        }
+    }
+
     /// Records a miss known only by its hash. The hash must be the one the key is (or will
     /// be) inserted with, [`hash_of`](Self::hash_of) or the one given to
     /// [`insert_hashed`](Self::insert_hashed): the sketch and the ghost lists know keys only
