@@ -10,6 +10,7 @@ use std::time::Duration;
 /// history. The modes differ only in how long that prefix is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
 pub enum SyncMode {
     /// A write is acknowledged only once it is fsynced: a crash loses no acknowledged write.
     /// Concurrent writers share one transaction and one fsync (group commit), so throughput

@@ -17,10 +17,7 @@ async fn main() -> strata::Result<()> {
     let clock = ManualClock::new();
     let cache = MemoryCache::builder()
         .max_entries(100)
-        .ttl(TtlConfig {
-            default_ttl: Duration::from_secs(60),
-            ..TtlConfig::default()
-        })
+        .ttl(TtlConfig::default().default_ttl(Duration::from_secs(60)))
         .clock(clock.clone())
         .eviction_listener({
             let (causes, spilled) = (causes.clone(), spilled.clone());

@@ -1,37 +1,42 @@
-//! Latency samples and percentiles.
+//! Latency percentiles (`hdrhistogram`) and human-readable sizes.
 
 use std::time::Duration;
 
-/// Collects latencies of one kind of operation.
-#[derive(Debug, Default, Clone)]
-pub struct Latencies {
-    samples: Vec<Duration>,
+use hdrhistogram::Histogram;
+
+/// Latencies of one kind of operation, in nanoseconds, to 3 significant figures.
+#[derive(Debug, Clone)]
+pub struct Latencies(Histogram<u64>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        // 1 ns to an hour: longer waits are recorded as an hour.
+        Latencies(Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds"))
+    }
 }
 
 impl Latencies {
     /// Records one sample.
     pub fn record(&mut self, d: Duration) {
-        self.samples.push(d);
+        self.0
+            .saturating_record(d.as_nanos().min(u128::from(u64::MAX)) as u64);
     }
 
     /// Adds every sample of `other`.
     pub fn merge(&mut self, other: Latencies) {
-        self.samples.extend(other.samples);
+        self.0
+            .add(other.0)
+            .expect("histograms of the same precision");
     }
 
     /// Number of samples.
     pub fn count(&self) -> usize {
-        self.samples.len()
+        self.0.len() as usize
     }
 
     /// The `p`-th percentile (0–100), or zero without samples.
-    pub fn percentile(&mut self, p: f64) -> Duration {
-        if self.samples.is_empty() {
-            return Duration::ZERO;
-        }
-        self.samples.sort_unstable();
-        let rank = ((p / 100.0) * (self.samples.len() - 1) as f64).round() as usize;
-        self.samples[rank.min(self.samples.len() - 1)]
+    pub fn percentile(&self, p: f64) -> Duration {
+        Duration::from_nanos(self.0.value_at_percentile(p))
     }
 }
 
@@ -68,15 +73,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles() {
+    fn percentiles_within_the_histograms_precision() {
         let mut l = Latencies::default();
         for ms in 1..=100 {
             l.record(Duration::from_millis(ms));
         }
-        assert_eq!(l.percentile(50.0), Duration::from_millis(51));
-        assert_eq!(l.percentile(99.0), Duration::from_millis(99));
-        assert_eq!(l.percentile(100.0), Duration::from_millis(100));
+        let close = |d: Duration, ms: u64| {
+            d.as_nanos().abs_diff(ms as u128 * 1_000_000) < ms as u128 * 1_000
+        };
+        assert!(close(l.percentile(50.0), 50), "{:?}", l.percentile(50.0));
+        assert!(close(l.percentile(99.0), 99), "{:?}", l.percentile(99.0));
+        assert!(close(l.percentile(100.0), 100), "{:?}", l.percentile(100.0));
         assert_eq!(Latencies::default().percentile(50.0), Duration::ZERO);
+        let mut merged = Latencies::default();
+        merged.merge(l);
+        assert_eq!(merged.count(), 100);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Support code for Strata's demo and examples: latency recording, a progress line, a
-//! tiny deterministic random source, and table printing.
+//! Support code for Strata's demo and examples, on well-kept crates: latency percentiles
+//! (hdrhistogram), a progress bar (indicatif), a seeded random source and Zipf sampler
+//! (rand, rand_distr).
 #![deny(missing_docs)]
 
 /// The README's snippets, compiled (and run where they need no server or file) as doctests.

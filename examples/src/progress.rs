@@ -1,69 +1,45 @@
-//! A one-line progress bar on standard error, redrawn in place.
+//! A progress bar on standard error (`indicatif`), hidden when no one is watching.
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// A progress bar for `total` steps of a named phase.
 #[derive(Debug)]
-pub struct Progress {
-    label: String,
-    total: u64,
-    done: u64,
-    started: Instant,
-    last_draw: Option<Instant>,
-}
+pub struct Progress(ProgressBar);
 
 impl Progress {
-    /// Starts a bar.
+    /// Starts a bar (hidden when standard error is not a terminal).
     pub fn new(label: impl Into<String>, total: u64) -> Self {
-        Progress {
-            label: label.into(),
-            total: total.max(1),
-            done: 0,
-            started: Instant::now(),
-            last_draw: None,
-        }
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new(total.max(1))
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "  {msg:<22} {wide_bar} {percent:>3}%  {pos}/{len}  {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(label.into());
+        Progress(bar)
     }
 
-    /// Advances by `n` steps, redrawing at most every 100 ms.
+    /// Advances by `n` steps.
     pub fn advance(&mut self, n: u64) {
-        self.done = (self.done + n).min(self.total);
-        let now = Instant::now();
-        if self
-            .last_draw
-            .is_none_or(|t| now - t >= Duration::from_millis(100))
-        {
-            self.last_draw = Some(now);
-            self.draw();
-        }
+        self.0.inc(n);
     }
 
-    /// Moves to `done` steps (never back), redrawing at most every 100 ms.
+    /// Moves to `done` steps (never back).
     pub fn set(&mut self, done: u64) {
-        self.advance(done.saturating_sub(self.done));
+        if done > self.0.position() {
+            self.0.set_position(done);
+        }
     }
 
     /// Draws the final state and ends the line.
-    pub fn finish(mut self) {
-        self.done = self.total;
-        self.draw();
-        eprintln!();
-    }
-
-    fn draw(&self) {
-        const WIDTH: u64 = 30;
-        let filled = (self.done * WIDTH / self.total) as usize;
-        let bar = format!(
-            "{}{}",
-            "█".repeat(filled),
-            "░".repeat(WIDTH as usize - filled)
-        );
-        let pct = self.done * 100 / self.total;
-        let secs = self.started.elapsed().as_secs_f64();
-        eprint!(
-            "\r  {:<22} {bar} {pct:>3}%  {}/{}  {secs:.1}s",
-            self.label, self.done, self.total
-        );
-        let _ = std::io::stderr().flush();
+    pub fn finish(self) {
+        self.0.finish();
     }
 }

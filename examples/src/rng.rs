@@ -1,68 +1,40 @@
-//! A small deterministic random source (xorshift) and a Zipf sampler, so the demo's workload
-//! is the same on every run without pulling in a random-number crate.
+//! A seeded random source and a Zipf sampler, from `rand` and `rand_distr`, so the demo's
+//! workload is the same on every run.
 
-/// xorshift64* generator.
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
+use rand_distr::Distribution;
+
+/// A seeded generator (`rand`'s `StdRng`).
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(StdRng);
 
 impl Rng {
-    /// A generator from a seed (zero is replaced by a fixed constant).
+    /// A generator from a seed: the same seed, the same sequence.
     pub fn new(seed: u64) -> Self {
-        Rng(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
+        Rng(StdRng::seed_from_u64(seed))
     }
 
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A float in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// An integer in `[0, n)`.
+    /// An integer in `[0, n)` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
+        if n == 0 { 0 } else { self.0.random_range(0..n) }
     }
 }
 
-/// Samples ranks `0..n` with probability proportional to `1 / (rank + 1)^s`.
+/// Samples ranks `0..n` with probability proportional to `1 / (rank + 1)^s`
+/// (`rand_distr::Zipf`).
 #[derive(Debug, Clone)]
-pub struct Zipf {
-    cdf: Vec<f64>,
-}
+pub struct Zipf(rand_distr::Zipf<f64>);
 
 impl Zipf {
-    /// A sampler over `n` items with exponent `s` (0.99 is the classic skew).
+    /// A sampler over `n` items (at least one) with exponent `s` (0.99 is the classic skew).
     pub fn new(n: usize, s: f64) -> Self {
-        let mut cdf = Vec::with_capacity(n);
-        let mut total = 0.0;
-        for rank in 0..n {
-            total += 1.0 / ((rank + 1) as f64).powf(s);
-            cdf.push(total);
-        }
-        for c in &mut cdf {
-            *c /= total;
-        }
-        Zipf { cdf }
+        Zipf(rand_distr::Zipf::new(n.max(1) as f64, s).expect("a positive exponent"))
     }
 
     /// One rank.
     pub fn sample(&self, rng: &mut Rng) -> usize {
-        let u = rng.next_f64();
-        self.cdf
-            .partition_point(|&c| c < u)
-            .min(self.cdf.len().saturating_sub(1))
+        self.0.sample(&mut rng.0) as usize - 1
     }
 }
 
@@ -71,7 +43,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zipf_prefers_low_ranks() {
+    fn zipf_prefers_low_ranks_and_stays_in_range() {
         let zipf = Zipf::new(1000, 0.99);
         let mut rng = Rng::new(7);
         let mut counts = vec![0u32; 1000];
@@ -83,6 +55,7 @@ mod tests {
             "{:?}",
             &counts[..12]
         );
-        assert!(counts.iter().all(|&c| c < 100_000));
+        let again: Vec<u64> = (0..5).map(|_| Rng::new(3).below(100)).collect();
+        assert!(again.windows(2).all(|w| w[0] == w[1]), "seeded: repeatable");
     }
 }

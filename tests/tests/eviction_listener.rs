@@ -45,11 +45,11 @@ async fn each_cause_is_reported_with_the_value_that_left() {
     let clock = ManualClock::new();
     let cache = MemoryCache::builder()
         .max_entries(2)
-        .ttl(TtlConfig {
-            default_ttl: Duration::from_secs(60),
-            min_ttl: Duration::from_secs(10),
-            ..TtlConfig::default()
-        })
+        .ttl(
+            TtlConfig::default()
+                .default_ttl(Duration::from_secs(60))
+                .min_ttl(Duration::from_secs(10)),
+        )
         .clock(clock.clone())
         .eviction_listener(listener)
         .build()

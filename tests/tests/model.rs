@@ -20,17 +20,16 @@ fn memory() -> MemoryBackend {
 /// A small cache (8 entries) with a short TTL on a manual clock, so evictions and expiry
 /// happen within a sequence.
 fn small_cache(clock: &ManualClock) -> MemoryCache {
-    let ttl = TtlConfig {
-        default_ttl: Duration::from_secs(120),
-        min_ttl: Duration::from_secs(30),
-        max_ttl: Duration::from_secs(600),
-        ..TtlConfig::default()
-    };
+    let ttl = TtlConfig::default()
+        .default_ttl(Duration::from_secs(120))
+        .min_ttl(Duration::from_secs(30))
+        .max_ttl(Duration::from_secs(600));
     MemoryCache::builder()
         .max_entries(8)
         .ttl(ttl)
         .clock(clock.clone())
-        .limits(MAX_KEY, MAX_VALUE)
+        .max_key_size(MAX_KEY)
+        .max_value_size(MAX_VALUE)
         .build()
         .unwrap()
 }

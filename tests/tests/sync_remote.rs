@@ -24,12 +24,12 @@ const DEVICE: &str = env!("CARGO_BIN_EXE_sync_device");
 async fn remote(sqld_url: String, token: String, keyspace: &str) -> TursoBackend {
     let open = TursoBackend::builder(sqld_url)
         .auth_token(token)
-        .resilience(strata_turso::ResilienceConfig {
-            timeout: Duration::from_secs(2),
-            max_attempts: 2,
-            breaker_cooldown: Duration::from_millis(200),
-            ..Default::default()
-        })
+        .resilience(
+            strata_turso::ResilienceConfig::default()
+                .timeout(Duration::from_secs(2))
+                .max_attempts(2)
+                .breaker_cooldown(Duration::from_millis(200)),
+        )
         .open();
     bounded("open turso", open)
         .await

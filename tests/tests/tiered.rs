@@ -206,11 +206,9 @@ async fn a_fill_racing_a_write_never_leaves_the_upper_tier_stale() {
 #[tokio::test]
 async fn expired_entries_are_never_served() {
     let clock = ManualClock::new();
-    let ttl = TtlConfig {
-        default_ttl: Duration::from_secs(60),
-        min_ttl: Duration::from_secs(10),
-        ..TtlConfig::default()
-    };
+    let ttl = TtlConfig::default()
+        .default_ttl(Duration::from_secs(60))
+        .min_ttl(Duration::from_secs(10));
     let cache = MemoryCache::builder()
         .max_entries(100)
         .ttl(ttl)
@@ -254,10 +252,7 @@ async fn expired_entries_are_never_served() {
 #[tokio::test]
 async fn hot_entries_live_longer_and_cold_ones_shorter() {
     let clock = ManualClock::new();
-    let ttl = TtlConfig {
-        default_ttl: Duration::from_secs(100),
-        ..TtlConfig::default()
-    };
+    let ttl = TtlConfig::default().default_ttl(Duration::from_secs(100));
     let cache = MemoryCache::builder()
         .max_entries(100)
         .ttl(ttl)
@@ -551,11 +546,9 @@ async fn a_bounded_persistent_tier_respects_capacity_and_is_warm_after_restart()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_background_cleanup_drops_expired_entries_without_reads() {
     let clock = ManualClock::new();
-    let ttl = TtlConfig {
-        default_ttl: Duration::from_secs(60),
-        min_ttl: Duration::from_secs(1),
-        ..TtlConfig::default()
-    };
+    let ttl = TtlConfig::default()
+        .default_ttl(Duration::from_secs(60))
+        .min_ttl(Duration::from_secs(1));
     let cache = MemoryCache::builder()
         .max_entries(100)
         .ttl(ttl)

@@ -117,14 +117,12 @@ async fn the_token_never_appears_in_debug_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_fails_fast_serves_from_upper_tiers_and_recovers() {
     let mut sqld = Sqld::start();
-    let resilience = ResilienceConfig {
-        timeout: Duration::from_secs(2),
-        max_attempts: 2,
-        backoff_base: Duration::from_millis(5),
-        breaker_threshold: 3,
-        breaker_cooldown: Duration::from_millis(300),
-        ..ResilienceConfig::default()
-    };
+    let resilience = ResilienceConfig::default()
+        .timeout(Duration::from_secs(2))
+        .max_attempts(2)
+        .backoff_base(Duration::from_millis(5))
+        .breaker_threshold(3)
+        .breaker_cooldown(Duration::from_millis(300));
     let remote = TursoBackend::builder(sqld.url())
         .auth_token(sqld.token(Access::ReadWrite))
         .resilience(resilience)
@@ -251,13 +249,13 @@ async fn breaker_recovers_after_a_cancelled_probe(how: Cancel) {
     let mut sqld = Sqld::start();
     let remote = TursoBackend::builder(sqld.url())
         .auth_token(sqld.token(Access::ReadWrite))
-        .resilience(ResilienceConfig {
-            timeout: Duration::from_secs(2),
-            max_attempts: 1,
-            breaker_threshold: 1,
-            breaker_cooldown: COOLDOWN,
-            ..ResilienceConfig::default()
-        })
+        .resilience(
+            ResilienceConfig::default()
+                .timeout(Duration::from_secs(2))
+                .max_attempts(1)
+                .breaker_threshold(1)
+                .breaker_cooldown(COOLDOWN),
+        )
         .open()
         .await
         .unwrap();
@@ -385,13 +383,11 @@ async fn a_refused_retry_after_a_lost_attempt_does_not_claim_the_write_was_never
             }
         }
     });
-    let resilience = ResilienceConfig {
-        timeout: Duration::from_secs(5),
-        max_attempts: 2,
-        backoff_base: Duration::from_millis(1),
-        backoff_max: Duration::from_millis(1),
-        ..ResilienceConfig::default()
-    };
+    let resilience = ResilienceConfig::default()
+        .timeout(Duration::from_secs(5))
+        .max_attempts(2)
+        .backoff_base(Duration::from_millis(1))
+        .backoff_max(Duration::from_millis(1));
     let store = TursoBackend::builder(format!("http://127.0.0.1:{port}"))
         .auth_token(sqld.token(Access::ReadWrite))
         .resilience(resilience)

@@ -121,11 +121,11 @@ async fn an_outage_behind_tls_is_transient_and_recovers() {
     let store = TursoBackend::builder(proxy.url())
         .auth_token(sqld.token(Access::ReadWrite))
         .ca_certificate_pem(proxy.ca_pem().as_bytes())
-        .resilience(strata_turso::ResilienceConfig {
-            timeout: Duration::from_secs(2),
-            breaker_cooldown: Duration::from_millis(100),
-            ..Default::default()
-        })
+        .resilience(
+            strata_turso::ResilienceConfig::default()
+                .timeout(Duration::from_secs(2))
+                .breaker_cooldown(Duration::from_millis(100)),
+        )
         .open();
     let store = bounded("open", store).await.unwrap();
     bounded("put", store.put("k".into(), "v".into()))

@@ -29,8 +29,13 @@ pub const DEFAULT_READER_SPIN: Duration = Duration::from_micros(50);
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_micros(200);
 
 /// Settings of a redb store. Build one with [`RedbBackend::builder`].
+///
+/// With the `serde` feature it deserializes (every field but `path` may be left out and
+/// takes its default), for settings read from a file: `RedbBuilder::from_config(config)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct RedbConfig {
     /// The database file; created if missing.
     pub path: PathBuf,
@@ -85,7 +90,19 @@ pub struct RedbConfig {
     pub checksums: bool,
 }
 
+impl Default for RedbConfig {
+    /// Every default, with an empty path: set `path` before opening (`validate` refuses none).
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
 impl RedbConfig {
+    /// Every default, with no path yet (set one before opening).
+    fn empty() -> Self {
+        Self::new(PathBuf::new())
+    }
+
     /// Defaults for a file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         RedbConfig {
@@ -120,6 +137,9 @@ impl RedbConfig {
             && i.is_zero()
         {
             return bad("SyncMode::Normal interval must be positive");
+        }
+        if self.path.as_os_str().is_empty() {
+            return bad("the store needs a path");
         }
         if self.reader_threads == 0 || self.reader_threads > 64 {
             return bad("reader_threads must be between 1 and 64");

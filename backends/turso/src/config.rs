@@ -202,7 +202,13 @@ impl TursoBuilder {
         self
     }
 
-    /// Sets the largest value accepted (default 1 MiB).
+    /// Sets the largest key accepted, in bytes (default [`strata::DEFAULT_MAX_KEY_SIZE`]).
+    pub fn max_key_size(mut self, bytes: usize) -> Self {
+        self.config.max_key_size = bytes;
+        self
+    }
+
+    /// Sets the largest value accepted, in bytes (default 1 MiB).
     pub fn max_value_size(mut self, bytes: usize) -> Self {
         self.config.max_value_size = bytes;
         self

@@ -9,7 +9,13 @@ use rand::Rng;
 use strata::{Error, ErrorKind, Operation, Result};
 
 /// How retries and the breaker behave. Defaults in each field's doc.
+///
+/// Build one from the default and the setters:
+/// `ResilienceConfig::default().timeout(Duration::from_secs(2)).max_attempts(5)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct ResilienceConfig {
     /// Deadline of each attempt. Default 5 s.
     pub timeout: Duration,
@@ -39,6 +45,42 @@ impl Default for ResilienceConfig {
 }
 
 impl ResilienceConfig {
+    /// Sets the deadline of each attempt. Default 5 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the attempts per call for transient errors, the first included. Default 3.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Sets the first backoff cap. Default 20 ms.
+    pub fn backoff_base(mut self, base: Duration) -> Self {
+        self.backoff_base = base;
+        self
+    }
+
+    /// Sets the largest backoff cap. Default 1 s.
+    pub fn backoff_max(mut self, max: Duration) -> Self {
+        self.backoff_max = max;
+        self
+    }
+
+    /// Sets the consecutive failed calls that open the breaker. Default 5.
+    pub fn breaker_threshold(mut self, failures: u32) -> Self {
+        self.breaker_threshold = failures;
+        self
+    }
+
+    /// Sets how long the breaker stays open before one probe. Default 2 s.
+    pub fn breaker_cooldown(mut self, cooldown: Duration) -> Self {
+        self.breaker_cooldown = cooldown;
+        self
+    }
+
     /// The wait before retry number `retry` (1-based): full jitter over an exponential cap.
     pub fn backoff(&self, retry: u32) -> Duration {
         let cap = self

@@ -10,7 +10,13 @@ use std::time::Duration;
 /// - At each cleanup pass, an entry with fewer than `cold_threshold` accesses has its TTL
 ///   shrunk by `adaptation_rate` (×0.75), down to `min_ttl`.
 /// - An entry is expired once `now ≥ inserted + ttl`; an expired entry is never returned.
+///
+/// Build one from the default and the setters, so new fields never break your code:
+/// `TtlConfig::default().default_ttl(Duration::from_secs(60)).min_ttl(Duration::from_secs(10))`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct TtlConfig {
     /// TTL of a new entry. Default 30 minutes.
     pub default_ttl: Duration,
@@ -40,6 +46,42 @@ impl Default for TtlConfig {
 }
 
 impl TtlConfig {
+    /// Sets the TTL of a new entry. Default 30 minutes.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// Sets the smallest adapted TTL. Default 1 minute.
+    pub fn min_ttl(mut self, ttl: Duration) -> Self {
+        self.min_ttl = ttl;
+        self
+    }
+
+    /// Sets the largest adapted TTL. Default 2 hours.
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.max_ttl = ttl;
+        self
+    }
+
+    /// Sets the accesses from which an entry is hot. Default 10.
+    pub fn hot_threshold(mut self, accesses: u32) -> Self {
+        self.hot_threshold = accesses;
+        self
+    }
+
+    /// Sets the accesses under which an entry is cold. Default 2.
+    pub fn cold_threshold(mut self, accesses: u32) -> Self {
+        self.cold_threshold = accesses;
+        self
+    }
+
+    /// Sets the relative TTL change per adaptation, in `[0, 1)`. Default 0.25.
+    pub fn adaptation_rate(mut self, rate: f64) -> Self {
+        self.adaptation_rate = rate;
+        self
+    }
+
     /// The TTL after a hit that brought the entry to `accesses`.
     pub fn after_hit(&self, ttl_nanos: u64, accesses: u32) -> u64 {
         if accesses >= self.hot_threshold {

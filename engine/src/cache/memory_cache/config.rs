@@ -12,8 +12,13 @@ use crate::{Error, Operation, Result};
 const MIN_MAX_BYTES: u64 = 8 * super::ENTRY_OVERHEAD_BYTES;
 
 /// Settings of a [`MemoryCache`]; build one with [`MemoryCache::builder`].
+///
+/// With the `serde` feature it deserializes (missing fields take their defaults), for
+/// settings read from a file: `MemoryCacheBuilder::from_config(config).build()`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct MemoryCacheConfig {
     /// Most entries resident, if bounded by count.
     pub max_entries: Option<u64>,
@@ -50,21 +55,46 @@ impl std::fmt::Debug for MemoryCacheBuilder {
     }
 }
 
+impl Default for MemoryCacheConfig {
+    /// No bound yet (`build` requires `max_entries` or `max_bytes`), no TTL, 4 × available
+    /// parallelism shards (at least 8), the default key and value limits.
+    fn default() -> Self {
+        MemoryCacheConfig {
+            max_entries: None,
+            max_bytes: None,
+            ttl: None,
+            shards: std::thread::available_parallelism().map_or(8, |n| (n.get() * 4).max(8)),
+            max_key_size: crate::DEFAULT_MAX_KEY_SIZE,
+            max_value_size: crate::DEFAULT_MAX_VALUE_SIZE,
+        }
+    }
+}
+
 impl MemoryCacheBuilder {
     pub(crate) fn new() -> Self {
-        let shards = std::thread::available_parallelism().map_or(8, |n| (n.get() * 4).max(8));
+        Self::from_config(MemoryCacheConfig::default())
+    }
+
+    /// A builder starting from `config` (for settings read from a file; see
+    /// [`MemoryCacheConfig`]).
+    pub fn from_config(config: MemoryCacheConfig) -> Self {
         MemoryCacheBuilder {
-            config: MemoryCacheConfig {
-                max_entries: None,
-                max_bytes: None,
-                ttl: None,
-                shards,
-                max_key_size: crate::DEFAULT_MAX_KEY_SIZE,
-                max_value_size: crate::DEFAULT_MAX_VALUE_SIZE,
-            },
+            config,
             clock: Arc::new(SystemClock::new()),
             listener: None,
         }
+    }
+
+    /// Sets the largest key accepted, in bytes. Default: [`crate::DEFAULT_MAX_KEY_SIZE`].
+    pub fn max_key_size(mut self, bytes: usize) -> Self {
+        self.config.max_key_size = bytes;
+        self
+    }
+
+    /// Sets the largest value accepted, in bytes. Default: [`crate::DEFAULT_MAX_VALUE_SIZE`].
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.config.max_value_size = bytes;
+        self
     }
 
     /// Bounds the number of entries. Default: unbounded (then `max_bytes` is required).
@@ -96,6 +126,7 @@ impl MemoryCacheBuilder {
 
     /// Sets the largest key and value accepted. Defaults: [`crate::DEFAULT_MAX_KEY_SIZE`],
     /// [`crate::DEFAULT_MAX_VALUE_SIZE`].
+    #[deprecated(note = "use max_key_size and max_value_size, named as on every other builder")]
     pub fn limits(mut self, max_key_size: usize, max_value_size: usize) -> Self {
         self.config.max_key_size = max_key_size;
         self.config.max_value_size = max_value_size;
