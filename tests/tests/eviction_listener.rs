@@ -238,3 +238,54 @@ async fn with_many_writers_every_value_that_left_is_reported_exactly_once() {
     assert!(by_cause(RemovalCause::Replaced) > 0);
     assert!(by_cause(RemovalCause::Removed) > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bounded_reports_what_its_policy_lets_go_exactly_once() {
+    use strata::cache::{Bounded, PolicyConfig};
+    let (seen, listener) = recording();
+    let tier = Bounded::open(strata::MemoryBackend::new(), PolicyConfig::entries(32), &[])
+        .await
+        .unwrap()
+        .eviction_listener(listener);
+    tier.put(b("k"), b("1")).await.unwrap();
+    tier.put(b("k"), b("2")).await.unwrap();
+    assert!(tier.delete(b"k").await.unwrap());
+    assert_eq!(
+        causes(&seen),
+        vec![
+            ("k".into(), None, RemovalCause::Replaced),
+            ("k".into(), None, RemovalCause::Removed)
+        ]
+    );
+    seen.lock().clear();
+    // Many writers: every value stored is resident at the end or in one notice.
+    let tier = Arc::new(tier);
+    let tasks: Vec<_> = (0..8u32)
+        .map(|t| {
+            let tier = tier.clone();
+            tokio::spawn(async move {
+                let mut puts = 0u64;
+                for i in 0..500u32 {
+                    let key = Bytes::from(format!("key{}", (i * 13 + t) % 100));
+                    if i % 9 == 0 {
+                        tier.delete(&key).await.unwrap();
+                    } else {
+                        tier.put(key, Bytes::from(format!("{t}/{i}"))).await.unwrap();
+                        puts += 1;
+                    }
+                }
+                puts
+            })
+        })
+        .collect();
+    let mut puts = 0;
+    for task in tasks {
+        puts += bounded("a writer", task).await.unwrap();
+    }
+    let (resident, _) = tier.residency().await;
+    let notices = seen.lock().len() as u64;
+    assert_eq!(puts, resident + notices, "{puts} puts, {resident} resident, {notices} notices");
+    let by_cause = |c| seen.lock().iter().filter(|e| e.cause == c).count();
+    assert!(by_cause(RemovalCause::Size) > 0 && by_cause(RemovalCause::Removed) > 0);
+    assert!(seen.lock().iter().all(|e| e.value.is_none() && &*e.keyspace == "default"));
+}

@@ -33,6 +33,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::driver::{PolicyDriver, PolicyKey, key_hash};
+use super::listener::{Notices, RemovalCause};
 use super::orphans::Orphans;
 use super::policy::PolicyConfig;
 use crate::{
@@ -52,12 +53,16 @@ struct Shared<B> {
     orphans: Mutex<Orphans>,
     registry: Mutex<Registry<B>>,
     by_bytes: bool,
+    /// Told of every key the policy lets go (see [`Bounded::eviction_listener`]).
+    listener: parking_lot::RwLock<Option<super::listener::Listener>>,
 }
 
 /// One handle per keyspace id, to delete what the policy evicts.
 struct Registry<B> {
     handles: Vec<Arc<B>>,
     ids: HashMap<String, u32>,
+    /// Keyspace names by id (for eviction notices).
+    names: Vec<Arc<str>>,
 }
 
 impl<B: StorageBackend> Shared<B> {
@@ -100,6 +105,8 @@ impl<B: StorageBackend> Shared<B> {
         ks: u32,
         ops: &[(Bytes, Option<u64>)],
     ) -> (Vec<bool>, Vec<(PolicyKey, u64)>) {
+        let listener = self.listener.read().clone();
+        let mut notices: Vec<(PolicyKey, RemovalCause)> = Vec::new();
         let mut feed = self.driver.lock();
         let mut orphans = self.orphans.lock();
         // Keys this call puts that the tier cannot hold yet: evicting them needs no delete.
@@ -109,20 +116,31 @@ impl<B: StorageBackend> Shared<B> {
             let pk = (ks, key.clone());
             match weight {
                 Some(weight) => {
-                    if !feed.contains(ks, key) && !orphans.contains(&pk) {
+                    let resident = feed.contains(ks, key);
+                    if !resident && !orphans.contains(&pk) {
                         fresh.insert(key.clone());
+                    }
+                    if resident && listener.is_some() {
+                        notices.push((pk.clone(), RemovalCause::Replaced));
                     }
                     orphans.forget(&pk);
                     feed.insert(ks, key.clone(), key_hash(ks, key), *weight);
                 }
                 None => {
-                    if feed.remove(ks, key.clone()) || orphans.contains(&pk) {
+                    let resident = feed.remove(ks, key.clone());
+                    if resident && listener.is_some() {
+                        notices.push((pk.clone(), RemovalCause::Removed));
+                    }
+                    if resident || orphans.contains(&pk) {
                         let generation = orphans.add(pk.clone());
                         deleted.push((pk, generation));
                     }
                 }
             }
             for (key, _cause) in feed.evicted() {
+                if listener.is_some() {
+                    notices.push((key.clone(), RemovalCause::Size));
+                }
                 if key.0 != ks || !fresh.contains(&key.1) {
                     orphans.add(key);
                 }
@@ -132,6 +150,16 @@ impl<B: StorageBackend> Shared<B> {
             .iter()
             .map(|(key, weight)| weight.is_some() && feed.contains(ks, key))
             .collect();
+        drop(orphans);
+        drop(feed);
+        if let Some(listener) = listener {
+            let names = self.registry.lock().names.clone();
+            let mut out = Notices::new(Some(&listener));
+            for ((id, key), cause) in notices {
+                out.push(&names[id as usize], key, None, cause);
+            }
+            out.deliver();
+        }
         (kept, deleted)
     }
 }
@@ -169,8 +197,10 @@ impl<B: StorageBackend> Bounded<B> {
             registry: Mutex::new(Registry {
                 handles: Vec::new(),
                 ids: HashMap::new(),
+                names: Vec::new(),
             }),
             by_bytes,
+            listener: parking_lot::RwLock::new(None),
         });
         let mut names: Vec<&str> = vec![DEFAULT_KEYSPACE];
         names.extend(keyspaces.iter().copied().filter(|n| *n != DEFAULT_KEYSPACE));
@@ -182,6 +212,7 @@ impl<B: StorageBackend> Bounded<B> {
                 let id = registry.handles.len() as u32;
                 registry.ids.insert(name.to_string(), id);
                 registry.handles.push(Arc::new(handle));
+                registry.names.push(Arc::from(name));
                 id
             };
             let mut feed = shared.driver.lock();
@@ -201,6 +232,20 @@ impl<B: StorageBackend> Bounded<B> {
             ks: 0,
             shared,
         })
+    }
+
+    /// Calls `listener` for every key the policy lets go, with the cause (`Size`,
+    /// `Replaced`, `Removed`; a `Bounded` tier does not expire entries) and no value (it lives
+    /// in the wrapped store and is not read for the notice). Notices are delivered after the
+    /// policy's locks are released, on the writing thread, before the write reaches the wrapped
+    /// store (whose delete of an evicted key follows). Applies to every keyspace handle of
+    /// this tier; keys evicted while `open` rebuilt the policy are not reported.
+    pub fn eviction_listener(
+        self,
+        listener: impl Fn(super::Eviction) + Send + Sync + 'static,
+    ) -> Self {
+        *self.shared.listener.write() = Some(Arc::new(listener));
+        self
     }
 
     /// Resident entries and weight, as the policy counts them.
@@ -256,6 +301,7 @@ impl<B: StorageBackend> StorageBackend for Bounded<B> {
                 let id = registry.handles.len() as u32;
                 registry.handles.push(Arc::new(self.inner.keyspace(name)?));
                 registry.ids.insert(name.to_string(), id);
+                registry.names.push(Arc::from(name));
                 id
             }
         };
