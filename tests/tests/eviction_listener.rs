@@ -270,7 +270,9 @@ async fn bounded_reports_what_its_policy_lets_go_exactly_once() {
                     if i % 9 == 0 {
                         tier.delete(&key).await.unwrap();
                     } else {
-                        tier.put(key, Bytes::from(format!("{t}/{i}"))).await.unwrap();
+                        tier.put(key, Bytes::from(format!("{t}/{i}")))
+                            .await
+                            .unwrap();
                         puts += 1;
                     }
                 }
@@ -284,8 +286,16 @@ async fn bounded_reports_what_its_policy_lets_go_exactly_once() {
     }
     let (resident, _) = tier.residency().await;
     let notices = seen.lock().len() as u64;
-    assert_eq!(puts, resident + notices, "{puts} puts, {resident} resident, {notices} notices");
+    assert_eq!(
+        puts,
+        resident + notices,
+        "{puts} puts, {resident} resident, {notices} notices"
+    );
     let by_cause = |c| seen.lock().iter().filter(|e| e.cause == c).count();
     assert!(by_cause(RemovalCause::Size) > 0 && by_cause(RemovalCause::Removed) > 0);
-    assert!(seen.lock().iter().all(|e| e.value.is_none() && &*e.keyspace == "default"));
+    assert!(
+        seen.lock()
+            .iter()
+            .all(|e| e.value.is_none() && &*e.keyspace == "default")
+    );
 }
