@@ -97,14 +97,36 @@ async fn run_on(store: &Store, command: Command) -> Result<(), Failure> {
                 Some(prefix) => KeyRange::prefix(key_of(&prefix, &options)?),
                 None => KeyRange::all(),
             };
-            let entries = store.scan(&options.keyspace, range, limit).await?;
-            for (key, value) in entries {
-                if json {
-                    writeln!(out, "{}", entry_json(None, &key, Some(&value)))
-                } else {
-                    writeln!(out, "{}\t{}", display(&key), display(&value))
+            // Page by page, so a large keyspace never sits in memory whole (each page is one
+            // snapshot; use `dump` for one snapshot of everything).
+            let mut range = range;
+            let mut left = limit.unwrap_or(usize::MAX);
+            while left > 0 {
+                let page = store
+                    .scan(
+                        &options.keyspace,
+                        range.clone(),
+                        Some(left.min(jsonl::LOAD_BATCH)),
+                    )
+                    .await?;
+                for (key, value) in &page {
+                    if json {
+                        writeln!(out, "{}", entry_json(None, key, Some(value)))
+                    } else {
+                        writeln!(out, "{}\t{}", display(key), display(value))
+                    }
+                    .map_err(stdout_error)?;
                 }
-                .map_err(stdout_error)?;
+                left -= page.len();
+                match page.last() {
+                    Some((last, _)) if page.len() == jsonl::LOAD_BATCH => {
+                        range = KeyRange::new(
+                            std::ops::Bound::Excluded(last.clone()),
+                            range.end().map(Bytes::copy_from_slice),
+                        );
+                    }
+                    _ => break,
+                }
             }
             Ok(())
         }

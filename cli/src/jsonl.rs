@@ -40,9 +40,17 @@ pub async fn dump(
     keyspaces: Vec<String>,
     out: Box<dyn Write + Send>,
 ) -> Result<u64, Failure> {
+    let present = store.keyspace_names().await?;
     let keyspaces = if keyspaces.is_empty() {
-        store.keyspace_names().await?
+        present
     } else {
+        // A misspelt keyspace would dump nothing and look like success.
+        if let Some(missing) = keyspaces.iter().find(|k| !present.contains(k)) {
+            return Err(Failure::error(format!(
+                "no keyspace {missing:?} (the store has: {})",
+                present.join(", ")
+            )));
+        }
         keyspaces
     };
     match store {

@@ -185,6 +185,32 @@ fn dump_and_load_copy_every_keyspace_exactly_and_a_bad_line_is_named() {
     });
     let dump = ok(&["dump", path_str(&from)]);
     assert_eq!(dump.lines().count(), 2_800);
+    // Scans page through 1,000 entries at a time: every entry once, in order, limits kept.
+    let all: Vec<String> = ok(&["scan", path_str(&from)])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(all.len(), 2_500);
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "in key order, no repeats"
+    );
+    assert_eq!(
+        ok(&["scan", path_str(&from), "--limit", "1234"])
+            .lines()
+            .count(),
+        1_234
+    );
+    let prefixed = ok(&["scan", path_str(&from), "--prefix", "key01"]);
+    assert_eq!(prefixed.lines().count(), 1_000);
+    assert!(prefixed.lines().all(|l| l.starts_with("key01")));
+    let typo = strata(&["dump", path_str(&from), "-k", "binarry"]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr(&typo).contains("no keyspace \"binarry\""),
+        "{}",
+        stderr(&typo)
+    );
     let file = dir.path().join("dump.jsonl");
     std::fs::write(&file, &dump).unwrap();
     assert_eq!(

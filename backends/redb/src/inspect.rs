@@ -114,13 +114,17 @@ impl RedbBackend {
 
     /// Every keyspace of this file that holds or once held a table, in name order.
     pub async fn keyspaces(&self) -> Result<Vec<String>> {
-        Ok(self
-            .info()
-            .await?
-            .keyspaces
-            .into_iter()
-            .map(|k| k.name)
-            .collect())
+        let db = self.database();
+        let op = Operation::Scan;
+        self.run_blocking(op, move || {
+            let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+            Ok(txn
+                .list_tables()
+                .map_err(|e| redb_error(op, e))?
+                .filter_map(|t| keyspace_of(t.name()).map(str::to_string))
+                .collect())
+        })
+        .await
     }
 
     /// The store's keyspaces with their entry counts and sizes, its format and file size,
