@@ -43,7 +43,8 @@ impl Store {
     /// Opens `name`: a URL opens the remote database (with `token`), anything else the file.
     pub async fn open(name: &str, token: Option<&str>, access: Access) -> Result<Store, Failure> {
         if is_url(name) {
-            let mut builder = TursoBackend::builder(name);
+            // Reading commands leave the database as they found it (no schema, no migration).
+            let mut builder = TursoBackend::builder(name).read_only(access == Access::Read);
             if let Some(token) = token {
                 builder = builder.auth_token(token);
             }

@@ -483,6 +483,31 @@ fn every_command_works_on_a_remote_sqld_by_url() {
         assert!(out.status.success(), "strata {args:?}: {}", stderr(&out));
         stdout(&out)
     };
+    // Reading commands leave a fresh database as they found it: no schema created.
+    let tables = || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let db = libsql::Builder::new_remote(url.clone(), token.clone())
+                .build()
+                .await
+                .unwrap();
+            let conn = db.connect().unwrap();
+            let mut rows = conn
+                .query(
+                    "SELECT count(*) FROM sqlite_master WHERE name LIKE 'strata%'",
+                    (),
+                )
+                .await
+                .unwrap();
+            rows.next().await.unwrap().unwrap().get::<i64>(0).unwrap()
+        })
+    };
+    assert_eq!(tables(), 0, "a fresh server");
+    let info: serde_json::Value =
+        serde_json::from_str(&run(&["info", &url, "--json"], None)).unwrap();
+    assert_eq!(info["keyspaces"], serde_json::json!([]));
+    assert_eq!(run(&["scan", &url], None), "");
+    assert_eq!(tables(), 0, "info and scan created nothing");
     run(&["put", &url, "user:1", "ada"], None);
     run(&["put", &url, "-k", "notes", "n1", "remote note"], None);
     assert_eq!(run(&["get", &url, "user:1"], None), "ada\n");

@@ -161,6 +161,10 @@ impl TursoBackend {
     /// Creates the schema and settles the table's format, once per backend: at open, or at
     /// the first call when connecting lazily (a failure leaves it for the next call).
     async fn ensure_schema(&self) -> Result<()> {
+        if self.shared.config.read_only {
+            // Inspect only: never create or migrate (reads of a missing table read as empty).
+            return Ok(());
+        }
         self.shared
             .schema
             .get_or_try_init(|| async {
@@ -267,6 +271,17 @@ impl TursoBackend {
             .collect()
     }
 
+    /// `InvalidInput` if this backend was opened [`read_only`](TursoConfig::read_only).
+    pub(crate) fn refuse_if_read_only(&self, op: Operation) -> Result<()> {
+        if self.shared.config.read_only {
+            return Err(
+                Error::invalid_input(op, "this remote backend was opened read-only")
+                    .with_context("backend", "turso"),
+            );
+        }
+        Ok(())
+    }
+
     /// This handle's node id (stored with every record it writes).
     pub fn node_id(&self) -> u64 {
         self.shared.hlc.node()
@@ -340,8 +355,16 @@ impl TursoBackend {
     ) -> Result<Vec<Vec<Option<Bytes>>>> {
         self.ensure_schema().await?;
         let reader = &self.shared.reader;
-        self.resilient(op, || reader.rows(op, statement, &args))
-            .await
+        let rows = self
+            .resilient(op, || reader.rows(op, statement, &args))
+            .await;
+        match rows {
+            // Read-only, on a database Strata never wrote: nothing to read.
+            Err(e) if self.shared.config.read_only && e.to_string().contains("no such table") => {
+                Ok(Vec::new())
+            }
+            rows => rows,
+        }
     }
 
     /// The deadline, retries with jittered backoff, and the breaker around one attempt `f`.
@@ -504,6 +527,7 @@ impl TursoBackend {
     /// `deleted` (for a tombstone: whether it replaced a live value) and moves the clock past
     /// its stored version (the receive rule); a batch returns nothing.
     async fn write_rows(&self, op: Operation, ops: Vec<BatchOp>) -> Result<Vec<i64>> {
+        self.refuse_if_read_only(op)?;
         self.ensure_schema().await?;
         let first = self.shared.hlc.reserve(ops.len()).map_err(|e| {
             Error::unexpected(op, "cannot persist the clock's lease").with_source(e)

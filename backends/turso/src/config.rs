@@ -58,6 +58,11 @@ pub struct TursoConfig {
     /// call instead, so an offline-first app starts with the network gone. Default `false`
     /// (`open` fails fast on a wrong URL or token).
     pub connect_lazily: bool,
+    /// Only reads: `open` and every call leave the database exactly as they found it — no
+    /// schema is created, no table migrated, and writes, pushes and purges are refused
+    /// (`InvalidInput`). For tools that inspect a database (`strata info URL`). A database
+    /// Strata never wrote reads as empty. Default `false`.
+    pub read_only: bool,
     /// Extra CA certificates (PEM) to trust besides the platform's roots — for a self-hosted
     /// sqld behind TLS with a private CA. Default none.
     pub ca_certificate_pem: Option<Vec<u8>>,
@@ -89,6 +94,7 @@ impl std::fmt::Debug for TursoConfig {
             .field("clock_file", &self.clock_file)
             .field("max_clock_skew", &self.max_clock_skew)
             .field("connect_lazily", &self.connect_lazily)
+            .field("read_only", &self.read_only)
             .field(
                 "ca_certificate_pem",
                 &self
@@ -154,6 +160,7 @@ impl TursoBuilder {
                 clock_file: None,
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
                 connect_lazily: false,
+                read_only: false,
                 ca_certificate_pem: None,
                 max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             },
@@ -255,6 +262,12 @@ impl TursoBuilder {
     /// Sets [`TursoConfig::max_request_bytes`].
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.config.max_request_bytes = bytes.max(1);
+        self
+    }
+
+    /// Sets [`TursoConfig::read_only`] (default `false`).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.config.read_only = read_only;
         self
     }
 

@@ -91,6 +91,7 @@ impl TursoBackend {
     /// records again applies nothing and counts them as duplicates. Moves the clock past
     /// every winning version it learns of.
     pub async fn push(&self, records: &[SyncRecord]) -> Result<PushOutcome> {
+        self.refuse_if_read_only(Operation::WriteBatch)?;
         let mut keys = std::collections::HashSet::with_capacity(records.len());
         for record in records {
             check_key(&self.shared.caps, Operation::WriteBatch, &record.key)?;
@@ -287,6 +288,7 @@ impl TursoBackend {
     /// — in steps of at most 1,000 rows, so no statement holds the server's write lock for
     /// long and no answer grows with the number purged. Returns how many went.
     pub async fn purge_tombstones(&self, retention: std::time::Duration) -> Result<u64> {
+        self.refuse_if_read_only(Operation::WriteBatch)?;
         const STEP: i64 = 1_000;
         // Past 2^42 ms (139 years) the horizon's arithmetic in SQL would wrap around to "now"
         // and purge everything: a longer retention means "nothing yet" anyway.
