@@ -124,15 +124,21 @@ impl Inner {
         }
     }
 
-    /// Removes what the policy evicted from the maps (caller holds the policy).
+    /// Removes what the policy evicted from the maps (caller holds the policy). A key the
+    /// policy holds again — evicted by one op of a batch, put by a later one — keeps the value
+    /// the map has for it, and a key already gone from the map is not counted twice.
     fn apply_evictions(&self, feed: &mut Feed<'_>, notices: &mut Notices<'_>) {
+        let evicted: Vec<_> = feed.evicted().collect();
         let by_id = self.by_id.read();
-        for ((ks, key), _cause) in feed.evicted() {
+        for ((ks, key), _cause) in evicted {
+            if feed.contains(ks, &key) {
+                continue;
+            }
             let hash = key_hash(ks, &key);
             let shards = &by_id[ks as usize];
             let removed = shards.of(hash).write().remove(hash, &key);
-            bump(&self.counters.evicted_capacity);
             if let Some(slot) = removed {
+                bump(&self.counters.evicted_capacity);
                 notices.push(
                     &shards.name,
                     slot.key,
@@ -158,12 +164,18 @@ impl Inner {
         now: u64,
         cause: RemovalCause,
     ) {
+        // Counted by what happened to it, as the notice says: an expired entry expired.
+        let cause = if slot.entry.expired(now) {
+            RemovalCause::Expired
+        } else {
+            cause
+        };
+        match cause {
+            RemovalCause::Expired => bump(&self.counters.evicted_ttl),
+            RemovalCause::Removed => bump(&self.counters.evicted_explicit),
+            _ => {}
+        }
         if notices.wanted() {
-            let cause = if slot.entry.expired(now) {
-                RemovalCause::Expired
-            } else {
-                cause
-            };
             notices.push(name, slot.key, Some(slot.entry.value), cause);
         }
     }
@@ -390,7 +402,6 @@ impl MemoryCache {
         let present = match removed {
             Some(slot) => {
                 feed.remove(self.ks, slot.key.clone());
-                bump(&inner.counters.evicted_explicit);
                 let now = inner.now();
                 let present = !slot.entry.expired(now);
                 inner.note_left(
@@ -447,7 +458,6 @@ impl MemoryCache {
                 }
                 BatchOp::Delete { key } => {
                     if let Some(old) = map.remove(hash, &key) {
-                        bump(&inner.counters.evicted_explicit);
                         inner.note_left(
                             &mut notices,
                             &self.shards.name,
@@ -477,9 +487,10 @@ impl MemoryCache {
                     feed.remove(self.ks, key);
                 }
             }
-            // Now, not after the loop: a key evicted here may be put again later in the batch.
-            inner.apply_evictions(&mut feed, &mut notices);
         }
+        // Once, after every op: the map holds the batch's final values, and a key evicted by
+        // one op but put again by a later one must keep its value (see `apply_evictions`).
+        inner.apply_evictions(&mut feed, &mut notices);
         inner.publish_residency(&feed);
         drop(feed);
         notices.deliver();
