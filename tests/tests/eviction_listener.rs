@@ -368,3 +368,51 @@ fn eviction_counters_count_each_departure_once() {
         "{s:?}"
     );
 }
+
+#[test]
+fn a_listener_that_writes_to_the_cache_never_recurses_deeper() {
+    // Each evicted entry of "hot" moves to "cold" in the same cache, which evicts again. Found
+    // by review: delivered recursively, this overflowed the stack at a few hundred levels.
+    let slot: Arc<Mutex<Option<MemoryCache>>> = Arc::default();
+    let moved = Arc::new(Mutex::new(0u64));
+    let cache = {
+        let (slot, moved) = (slot.clone(), moved.clone());
+        MemoryCache::builder()
+            .max_entries(2_000)
+            .eviction_listener(move |e: Eviction| {
+                // Every entry evicted for space moves once more, 5,000 moves in all: each move
+                // is a put into a full cache, which evicts again, so the chain is 5,000 long.
+                let mut n = moved.lock();
+                if e.cause == RemovalCause::Size && *n < 5_000 {
+                    *n += 1;
+                    drop(n);
+                    let cold = slot.lock().clone().unwrap().keyspace("cold").unwrap();
+                    let key = Bytes::from(format!(
+                        "{}/{}",
+                        String::from_utf8_lossy(&e.key),
+                        e.keyspace
+                    ));
+                    strata_tests::deadline::ready(cold.put(key, e.value.unwrap())).unwrap();
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    *slot.lock() = Some(cache.clone());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let hot = cache.keyspace("hot").unwrap();
+            for i in 0..2_001u32 {
+                strata_tests::deadline::ready(hot.put(Bytes::from(format!("k{i}")), b("v")))
+                    .unwrap();
+            }
+            done_tx.send(()).unwrap();
+        })
+        .unwrap();
+    done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the writes finished on a small stack");
+    assert_eq!(*moved.lock(), 5_000, "every move made");
+}

@@ -204,4 +204,30 @@ async fn remote_calls_record_their_time_and_failures() {
         0.0,
         "a refusal is not an outage"
     );
+    // A call whose future is dropped (a caller's timeout) still counts, as cancelled.
+    let mut server = server;
+    let patient = strata_turso::TursoBackend::builder(server.url())
+        .auth_token(server.token(strata_tests::sqld::Access::ReadWrite))
+        .resilience(
+            strata_turso::ResilienceConfig::default()
+                .max_attempts(10)
+                .backoff_base(std::time::Duration::from_secs(1))
+                .backoff_max(std::time::Duration::from_secs(1)),
+        )
+        .open()
+        .await
+        .unwrap();
+    server.kill();
+    let gave_up =
+        tokio::time::timeout(std::time::Duration::from_millis(300), patient.get(b"k")).await;
+    assert!(gave_up.is_err(), "the call was still retrying: {gave_up:?}");
+    let m = snapshot();
+    assert_eq!(
+        counter(
+            &m,
+            names::REMOTE_ERRORS,
+            &[("op", "get"), ("kind", "cancelled")]
+        ),
+        1
+    );
 }

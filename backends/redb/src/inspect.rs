@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle,
+    Database, MultimapTableHandle, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableHandle,
 };
 use strata::{Error, ErrorKind, Operation, Result};
 
@@ -270,6 +271,14 @@ pub(crate) fn verify_of(txn: &ReadTransaction, checksums: bool) -> Result<Verify
 /// The first table of `txn` Strata did not write, if any (a foreign redb file).
 pub(crate) fn foreign_table(txn: &ReadTransaction) -> Result<Option<String>> {
     let op = Operation::Open;
+    // Strata writes no multimap table: any is foreign.
+    if let Some(multimap) = txn
+        .list_multimap_tables()
+        .map_err(|e| redb_error(op, e))?
+        .next()
+    {
+        return Ok(Some(multimap.name().to_string()));
+    }
     Ok(txn
         .list_tables()
         .map_err(|e| redb_error(op, e))?

@@ -388,29 +388,26 @@ impl TursoBackend {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        use strata::telemetry::names;
         use tracing::Instrument;
-        let started = std::time::Instant::now();
         let span = tracing::debug_span!(
             "strata.remote",
             op = op.as_str(),
-            attempts = tracing::field::Empty
+            attempts = tracing::field::Empty,
+            error = tracing::field::Empty
         );
+        // Recorded when the call ends however it ends: a caller's timeout that drops this
+        // future still counts the call (as cancelled) and refreshes the breaker gauge.
+        let mut call = CallMetrics::start(op, self);
         let result = self
             .attempts(op, deadline, f)
             .instrument(span.clone())
             .await;
-        metrics::histogram!(names::REMOTE_CALL_SECONDS, "op" => op.as_str())
-            .record(started.elapsed().as_secs_f64());
-        metrics::gauge!(names::REMOTE_BREAKER_OPEN).set(if self.shared.breaker.is_open() {
-            1.0
-        } else {
-            0.0
-        });
-        if let Err(e) = &result {
-            metrics::counter!(names::REMOTE_ERRORS, "op" => op.as_str(), "kind" => e.kind().as_str())
-                .increment(1);
-            span.record("error", tracing::field::display(e));
+        match &result {
+            Ok(_) => call.outcome = Some(None),
+            Err(e) => {
+                span.record("error", tracing::field::display(e));
+                call.outcome = Some(Some(e.kind().as_str()));
+            }
         }
         result
     }
@@ -435,6 +432,7 @@ impl TursoBackend {
             let err = match tokio::time::timeout(deadline, f()).await {
                 Ok(Ok(value)) => {
                     permit.success();
+                    tracing::Span::current().record("attempts", attempt);
                     return Ok(value);
                 }
                 Ok(Err(e)) => e,
@@ -444,6 +442,7 @@ impl TursoBackend {
             let err = if sent_before { maybe_sent(err) } else { err };
             sent_before |= !never_sent(&err);
             if !err.is_transient() || attempt >= r.max_attempts {
+                tracing::Span::current().record("attempts", attempt);
                 return Err(err.with_context("attempts", attempt));
             }
             metrics::counter!(strata::telemetry::names::REMOTE_RETRIES, "op" => op.as_str())
@@ -873,4 +872,55 @@ pub struct KeyspaceStats {
     pub key_bytes: u64,
     /// Bytes of live values.
     pub value_bytes: u64,
+}
+
+/// Records one remote call's metrics when dropped: its time, its error kind (or
+/// `cancelled` when the future was dropped before it ended), and the breaker's state.
+struct CallMetrics<'a> {
+    op: Operation,
+    started: std::time::Instant,
+    backend: &'a TursoBackend,
+    /// `None` while running; `Some(None)` on success, `Some(Some(kind))` on failure.
+    outcome: Option<Option<&'static str>>,
+}
+
+impl<'a> CallMetrics<'a> {
+    fn start(op: Operation, backend: &'a TursoBackend) -> Self {
+        CallMetrics {
+            op,
+            started: std::time::Instant::now(),
+            backend,
+            outcome: None,
+        }
+    }
+}
+
+impl Drop for CallMetrics<'_> {
+    fn drop(&mut self) {
+        use strata::telemetry::names;
+        let op = self.op.as_str();
+        let server = self.backend.shared.config.redacted_url();
+        let open = self.backend.shared.breaker.is_open();
+        let kind = match self.outcome {
+            Some(None) => None,
+            Some(Some(kind)) => Some(kind),
+            None => Some("cancelled"),
+        };
+        // A call the open breaker refused never reached the server: not a latency sample.
+        let refused = open
+            && kind == Some("unavailable")
+            && self.started.elapsed() < Duration::from_millis(1);
+        if !refused {
+            metrics::histogram!(names::REMOTE_CALL_SECONDS, "op" => op)
+                .record(self.started.elapsed().as_secs_f64());
+        }
+        if let Some(kind) = kind {
+            metrics::counter!(names::REMOTE_ERRORS, "op" => op, "kind" => kind).increment(1);
+        }
+        metrics::gauge!(names::REMOTE_BREAKER_OPEN, "server" => server).set(if open {
+            1.0
+        } else {
+            0.0
+        });
+    }
 }

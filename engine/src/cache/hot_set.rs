@@ -28,6 +28,10 @@ use crate::{Error, ErrorKind, Operation, Result};
 
 const MAGIC: &[u8; 8] = b"STRHOT1\0";
 
+/// The most keyspaces [`MemoryCache::restore_frequencies`](crate::MemoryCache::restore_frequencies)
+/// creates from one hot set (each costs its lock shards); keys of further keyspaces are skipped.
+pub const MAX_RESTORED_KEYSPACES: usize = 1_024;
+
 /// One key of a [`HotSet`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -144,12 +148,25 @@ impl HotSet {
                 .with_context("path", path.display())
                 .with_source(e)
         };
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(format!(".{}.partial", std::process::id()));
-        let partial = std::path::PathBuf::from(partial);
+        // A name no other save (in this process or another) is using, created exclusively.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let (partial, mut file) = loop {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".{}.{n}.partial", std::process::id()));
+            let candidate = std::path::PathBuf::from(name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&candidate)
+            {
+                Ok(file) => break (candidate, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io(e)),
+            }
+        };
         let written = (|| {
             use std::io::Write;
-            let mut file = std::fs::File::create(&partial)?;
             file.write_all(&self.encode())?;
             file.sync_all()?;
             std::fs::rename(&partial, path)?;

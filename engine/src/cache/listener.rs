@@ -90,17 +90,55 @@ impl<'a> Notices<'a> {
     }
 
     /// Calls the listener once per notice, in order. Call with no cache lock held.
+    ///
+    /// A listener may write to the cache, and that write may evict in turn: notices raised
+    /// while this thread is already delivering are queued and delivered by the outer loop, so
+    /// a listener that moves entries around never recurses deeper than one level.
     pub(crate) fn deliver(self) {
         let Some(listener) = self.listener else {
             return;
         };
-        for eviction in self.pending {
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(eviction)));
-            if result.is_err() {
-                tracing::error!("a cache eviction listener panicked; the notice was dropped");
+        if self.pending.is_empty() {
+            return;
+        }
+        let nested = DELIVERING.with(|d| d.replace(true));
+        if nested {
+            QUEUED.with(|q| {
+                let mut q = q.borrow_mut();
+                q.extend(self.pending.into_iter().map(|e| (listener.clone(), e)));
+            });
+            return;
+        }
+        let mut batch: Vec<(Listener, Eviction)> = self
+            .pending
+            .into_iter()
+            .map(|e| (listener.clone(), e))
+            .collect();
+        loop {
+            for (listener, eviction) in batch {
+                call(&listener, eviction);
+            }
+            batch = QUEUED.with(|q| std::mem::take(&mut *q.borrow_mut()));
+            if batch.is_empty() {
+                break;
             }
         }
+        DELIVERING.with(|d| d.set(false));
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`Notices::deliver`].
+    static DELIVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Notices raised by listeners while delivering, for the outer loop.
+    static QUEUED: std::cell::RefCell<Vec<(Listener, Eviction)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn call(listener: &Listener, eviction: Eviction) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(eviction)));
+    if result.is_err() {
+        tracing::error!("a cache eviction listener panicked; the notice was dropped");
     }
 }
 

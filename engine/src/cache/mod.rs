@@ -25,7 +25,7 @@ pub use bounded::Bounded;
 #[cfg(feature = "bench-internals")]
 pub use climber::HillClimber;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use hot_set::{HotKey, HotSet};
+pub use hot_set::{HotKey, HotSet, MAX_RESTORED_KEYSPACES};
 pub use listener::{Eviction, RemovalCause};
 pub use memory_cache::{ENTRY_OVERHEAD_BYTES, MemoryCache, MemoryCacheBuilder, MemoryCacheConfig};
 pub use policy::PolicyConfig;

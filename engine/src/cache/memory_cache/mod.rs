@@ -276,21 +276,35 @@ impl MemoryCache {
 
     /// Teaches the policy how often the keys of `hot` were seen before a restart, so they win
     /// admission over newcomers seen once (their values are not loaded: see `Tiered::warm`).
-    pub fn restore_frequencies(&self, hot: &crate::cache::HotSet) {
-        let ids: HashMap<&str, u32> = hot
-            .keys()
-            .iter()
-            .map(|k| {
-                (
-                    k.keyspace.as_str(),
-                    self.inner.keyspace_shards(&k.keyspace).0,
-                )
-            })
-            .collect();
-        let mut feed = self.inner.driver.lock();
+    ///
+    /// A hot set is read from a file: entries with an invalid keyspace name, or a key over
+    /// this cache's limit, are skipped, and so is every keyspace beyond the first
+    /// [`MAX_RESTORED_KEYSPACES`](crate::cache::MAX_RESTORED_KEYSPACES) (each costs its
+    /// shards). Returns how many keys were restored.
+    pub fn restore_frequencies(&self, hot: &crate::cache::HotSet) -> usize {
+        let mut ids: HashMap<&str, Option<u32>> = HashMap::new();
         for k in hot.keys() {
-            feed.seed_frequency(key_hash(ids[k.keyspace.as_str()], &k.key), k.frequency);
+            if ids.contains_key(k.keyspace.as_str()) {
+                continue;
+            }
+            let usable = ids.values().filter(|id| id.is_some()).count()
+                < crate::cache::MAX_RESTORED_KEYSPACES
+                && crate::validate::check_keyspace_name(&k.keyspace).is_ok();
+            let id = usable.then(|| self.inner.keyspace_shards(&k.keyspace).0);
+            ids.insert(&k.keyspace, id);
         }
+        let max_key = self.inner.caps().max_key_size;
+        let mut feed = self.inner.driver.lock();
+        let mut restored = 0;
+        for k in hot.keys() {
+            if let Some(id) = ids[k.keyspace.as_str()]
+                && k.key.len() <= max_key
+            {
+                feed.seed_frequency(key_hash(id, &k.key), k.frequency);
+                restored += 1;
+            }
+        }
+        restored
     }
 
     /// The entries this keyspace would evict last: hottest first (for persisting a hot set).
