@@ -38,6 +38,8 @@ pub struct Paused<B> {
     inner: B,
     reached: Arc<Semaphore>,
     release: Arc<Semaphore>,
+    /// Whether `get_many` pauses too.
+    many: bool,
 }
 
 impl<B> Paused<B> {
@@ -47,6 +49,15 @@ impl<B> Paused<B> {
             inner,
             reached: Arc::new(Semaphore::new(0)),
             release: Arc::new(Semaphore::new(0)),
+            many: false,
+        }
+    }
+
+    /// Wraps `inner`, with every `get` and `get_many` paused after reading.
+    pub fn with_get_many(inner: B) -> Self {
+        Paused {
+            many: true,
+            ..Self::new(inner)
         }
     }
 
@@ -146,6 +157,7 @@ impl<B: StorageBackend + Clone> StorageBackend for Paused<B> {
             inner: self.inner.keyspace(name)?,
             reached: self.reached.clone(),
             release: self.release.clone(),
+            many: self.many,
         })
     }
     async fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
@@ -155,7 +167,12 @@ impl<B: StorageBackend + Clone> StorageBackend for Paused<B> {
         value
     }
     async fn get_many(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        self.inner.get_many(keys).await
+        let values = self.inner.get_many(keys).await;
+        if self.many {
+            self.reached.add_permits(1);
+            self.release.acquire().await.expect("open").forget();
+        }
+        values
     }
 }
 

@@ -104,3 +104,34 @@ fn a_damaged_hot_set_file_is_refused_not_half_used() {
     let err = HotSet::load(&file).unwrap_err();
     assert_eq!(err.kind(), strata::ErrorKind::Corrupted);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_landing_while_the_warm_up_reads_is_never_overwritten_by_it() {
+    // The warm-up reads the hot key's old value from the lower tier and is held there; a
+    // write of the key completes; then the warm-up goes on. Its fill must not land.
+    let lower = strata_tests::wrappers::Paused::with_get_many(strata::MemoryBackend::new());
+    lower.put(k(1), "old".into()).await.unwrap();
+    let cache = MemoryCache::with_max_entries(100).unwrap();
+    let tier = Tiered::new(cache.clone(), lower.clone());
+    let hot = HotSet::new(vec![strata::cache::HotKey::new("default", k(1), 9)]);
+    let warming = {
+        let tier = tier.clone();
+        let hot = hot.clone();
+        tokio::spawn(async move { tier.warm(&hot).await })
+    };
+    bounded("the warm-up reads", lower.wait_until_paused()).await;
+    bounded("a write during the warm-up", tier.put(k(1), "new".into()))
+        .await
+        .unwrap();
+    lower.release_one();
+    bounded("the warm-up ends", warming).await.unwrap().unwrap();
+    let cached = ready(cache.get(&k(1))).unwrap();
+    assert!(
+        cached.is_none() || cached.as_deref() == Some(&b"new"[..]),
+        "the warm-up's old value landed over the write: {cached:?}"
+    );
+    assert_eq!(
+        bounded("a read", tier.get(&k(1))).await.unwrap().as_deref(),
+        Some(&b"new"[..])
+    );
+}

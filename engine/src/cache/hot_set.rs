@@ -44,6 +44,17 @@ pub struct HotKey {
     pub frequency: u8,
 }
 
+impl HotKey {
+    /// A key of `keyspace` seen about `frequency` times (0–15).
+    pub fn new(keyspace: impl Into<String>, key: impl Into<Bytes>, frequency: u8) -> Self {
+        HotKey {
+            keyspace: keyspace.into(),
+            key: key.into(),
+            frequency: frequency.min(15),
+        }
+    }
+}
+
 /// The keys a cache would keep longest, hottest first (see the module docs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HotSet {
