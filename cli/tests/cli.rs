@@ -589,6 +589,38 @@ fn reading_commands_leave_the_file_byte_for_byte_as_it_was() {
         }
         txn.commit().unwrap();
     }
+    // And one holding only a multimap table (which redb lists apart from the others).
+    let multimap = dir.path().join("multimap.redb");
+    {
+        let db = redb::Database::create(&multimap).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def: redb::MultimapTableDefinition<'_, &str, u64> =
+                redb::MultimapTableDefinition::new("tags");
+            txn.open_multimap_table(def)
+                .unwrap()
+                .insert("ada", 1)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let before_multimap = std::fs::read(&multimap).unwrap();
+    for args in [
+        vec!["info", path_str(&multimap)],
+        vec!["compact", path_str(&multimap)],
+    ] {
+        let out = strata(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("not a Strata store"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        std::fs::read(&multimap).unwrap() == before_multimap,
+        "the multimap file changed"
+    );
     let before = std::fs::read(&foreign).unwrap();
     for args in [
         vec!["info", path_str(&foreign)],
