@@ -75,56 +75,60 @@ impl Default for SyncConfig {
 }
 
 impl SyncConfig {
-    /// Sets [`push_batch`](Self::push_batch).
+    /// Sets the most records per push request. Default [`DEFAULT_PUSH_BATCH`].
     pub fn push_batch(mut self, records: usize) -> Self {
         self.push_batch = records.max(1);
         self
     }
 
-    /// Sets [`push_bytes`](Self::push_bytes).
+    /// Sets the most value bytes per push request. Default [`DEFAULT_PUSH_BYTES`] (4 MiB).
     pub fn push_bytes(mut self, bytes: usize) -> Self {
         self.push_bytes = bytes.max(1);
         self
     }
 
-    /// Sets [`pull_page`](Self::pull_page).
+    /// Sets the records per pull page. Default [`DEFAULT_PULL_PAGE`].
     pub fn pull_page(mut self, records: usize) -> Self {
         self.pull_page = records.max(1);
         self
     }
 
-    /// Sets [`background`](Self::background).
+    /// Sets how often the background syncer pulls (`None`: only on demand). Default
+    /// [`DEFAULT_PULL_INTERVAL`] (30 s).
     pub fn background(mut self, pull_interval: Option<Duration>) -> Self {
         self.background = pull_interval;
         self
     }
 
-    /// Sets [`backoff_base`](Self::backoff_base) and [`backoff_max`](Self::backoff_max).
+    /// Sets the failed rounds' backoff, from `base` doubling up to `max`. Defaults
+    /// [`DEFAULT_BACKOFF_BASE`] (200 ms) and [`DEFAULT_BACKOFF_MAX`] (30 s).
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
         self.backoff_base = base;
         self.backoff_max = max.max(base);
         self
     }
 
-    /// Sets [`max_clock_skew`](Self::max_clock_skew).
+    /// Sets the largest clock skew accepted from the server. Default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`] (5 minutes).
     pub fn max_clock_skew(mut self, skew: Duration) -> Self {
         self.max_clock_skew = skew;
         self
     }
 
-    /// Sets [`clock_file`](Self::clock_file).
+    /// Keeps the node id and the clock's lease in `path`. Default: none.
     pub fn clock_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.clock_file = Some(path.into());
         self
     }
 
-    /// Sets [`wall_clock`](Self::wall_clock).
+    /// Reads wall time from `clock` (tests of skewed devices). Default: the system clock.
     pub fn wall_clock(mut self, clock: Arc<dyn WallClock>) -> Self {
         self.wall_clock = clock;
         self
     }
 
-    /// Sets [`tombstone_retention`](Self::tombstone_retention).
+    /// Sets how long tombstones are kept before a purge. Default
+    /// [`DEFAULT_TOMBSTONE_RETENTION`] (30 days).
     pub fn tombstone_retention(mut self, retention: Duration) -> Self {
         self.tombstone_retention = retention;
         self

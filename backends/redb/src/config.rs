@@ -260,19 +260,21 @@ impl RedbBuilder {
     }
 
     /// Lets a zero-length file become a new store (see
-    /// [`RedbConfig::create_over_empty_file`]); a missing file is always created.
+    /// [`RedbConfig::create_over_empty_file`]); a missing file is always created. Default
+    /// `false`.
     pub fn create_over_empty_file(mut self, yes: bool) -> Self {
         self.config.create_over_empty_file = yes;
         self
     }
 
-    /// Checks every page at open (see [`RedbConfig::verify_on_open`]).
+    /// Checks every page at open (see [`RedbConfig::verify_on_open`]). Default `false`.
     pub fn verify_on_open(mut self, yes: bool) -> Self {
         self.config.verify_on_open = yes;
         self
     }
 
-    /// Whether a new store checksums its values (see [`RedbConfig::checksums`]).
+    /// Whether a new store checksums its values (see [`RedbConfig::checksums`]). Default
+    /// `true`.
     pub fn checksums(mut self, yes: bool) -> Self {
         self.config.checksums = yes;
         self

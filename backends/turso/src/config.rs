@@ -197,7 +197,8 @@ impl TursoBuilder {
         self
     }
 
-    /// Sets retries, backoff and the breaker.
+    /// Sets deadlines, retries, backoff and the breaker. Default: [`ResilienceConfig::default`]
+    /// (5 s per attempt, 3 attempts, the breaker opening after 5 failed calls for 2 s).
     pub fn resilience(mut self, resilience: ResilienceConfig) -> Self {
         self.config.resilience = resilience;
         self
@@ -222,27 +223,28 @@ impl TursoBuilder {
     }
 
     /// Assigns this device's node id (see [`TursoConfig::node_id`]); with a clock file, the
-    /// id is written to it.
+    /// id is written to it. Default: the clock file's, else 64 random bits per open.
     pub fn node_id(mut self, id: u64) -> Self {
         self.config.node_id = Some(id);
         self
     }
 
     /// Keeps the node id and the clock's high-water lease in `path` (see
-    /// [`TursoConfig::clock_file`]).
+    /// [`TursoConfig::clock_file`]). Default: none.
     pub fn clock_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.clock_file = Some(path.into());
         self
     }
 
-    /// Sets the skew gate (see [`TursoConfig::max_clock_skew`]).
+    /// Sets the skew gate (see [`TursoConfig::max_clock_skew`]). Default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`] (5 minutes).
     pub fn max_clock_skew(mut self, skew: Duration) -> Self {
         self.config.max_clock_skew = skew;
         self
     }
 
     /// Reads wall time from `clock` instead of the system clock: for tests of devices whose
-    /// clocks disagree.
+    /// clocks disagree. Default: the system clock.
     pub fn wall_clock(mut self, clock: Arc<dyn WallClock>) -> Self {
         self.wall_clock = Some(clock);
         self
@@ -254,12 +256,13 @@ impl TursoBuilder {
     }
 
     /// Sets [`TursoConfig::ca_certificate_pem`]: trust the CA certificate(s) in `pem` too.
+    /// Default: the platform's roots only.
     pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.config.ca_certificate_pem = Some(pem.into());
         self
     }
 
-    /// Sets [`TursoConfig::max_request_bytes`].
+    /// Sets [`TursoConfig::max_request_bytes`]. Default [`DEFAULT_MAX_REQUEST_BYTES`] (4 MiB).
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.config.max_request_bytes = bytes.max(1);
         self
@@ -271,7 +274,7 @@ impl TursoBuilder {
         self
     }
 
-    /// Sets [`TursoConfig::connect_lazily`].
+    /// Sets [`TursoConfig::connect_lazily`]. Default `false`.
     pub fn connect_lazily(mut self, lazily: bool) -> Self {
         self.config.connect_lazily = lazily;
         self
