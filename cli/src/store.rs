@@ -131,7 +131,8 @@ impl Store {
 fn locked(shown: &dyn std::fmt::Display) -> Failure {
     Failure::error(format!(
         "{shown} is open in another process (redb lets one process open a file at a time). \
-         Close that process first; for a copy while it runs, call RedbBackend::backup from it"
+         Close that process first, or open the store there with `shared_reads(true)` so this \
+         tool can read it while it runs"
     ))
 }
 

@@ -639,3 +639,58 @@ fn reading_commands_leave_the_file_byte_for_byte_as_it_was() {
         );
     }
 }
+
+#[test]
+fn a_store_opened_with_shared_reads_is_read_and_backed_up_while_its_owner_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.redb");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let open = rt
+        .block_on(RedbBackend::builder(&store).shared_reads(true).open())
+        .unwrap();
+    rt.block_on(open.put("before".into(), "the tool starts".into()))
+        .unwrap();
+    let writer = {
+        let store = open.clone();
+        rt.spawn(async move {
+            for i in 0..1_000u32 {
+                let mut batch = WriteBatch::new();
+                batch
+                    .put(format!("a{i:04}"), "x")
+                    .put(format!("b{i:04}"), "y");
+                store.write_batch(batch).await.unwrap();
+            }
+        })
+    };
+    // Every reading command works on the running store, and sees its commits.
+    assert_eq!(
+        ok(&["get", path_str(&store), "before"]),
+        "the tool starts\n"
+    );
+    assert!(ok(&["info", path_str(&store)]).contains("default"));
+    assert!(ok(&["verify", path_str(&store)]).starts_with("ok:"));
+    let copy = dir.path().join("copy.redb");
+    assert!(ok(&["backup", path_str(&store), path_str(&copy)]).starts_with("backed up to"));
+    rt.block_on(async { tokio::time::timeout(LIMIT, writer).await.unwrap().unwrap() });
+    let keys: Vec<String> = ok(&["scan", path_str(&copy)])
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    let a = keys.iter().filter(|k| k.starts_with("a0")).count();
+    let b = keys.iter().filter(|k| k.starts_with("b0")).count();
+    assert_eq!(a, b, "the copy is one commit: no pair split");
+    assert!(
+        a > 0 && a < 1_000,
+        "taken while the owner wrote ({a} pairs)"
+    );
+    assert!(keys.contains(&"before".to_string()));
+    // Writing still needs the file to itself.
+    let out = strata(&["put", path_str(&store), "k", "v"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("open in another process"),
+        "{}",
+        stderr(&out)
+    );
+    rt.block_on(open.close()).unwrap();
+}

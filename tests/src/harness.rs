@@ -13,6 +13,7 @@ use tempfile::TempDir;
 pub struct RedbHarness {
     dir: TempDir,
     mode: SyncMode,
+    shared_reads: bool,
 }
 
 impl RedbHarness {
@@ -21,6 +22,15 @@ impl RedbHarness {
         RedbHarness {
             dir: tempfile::tempdir().expect("temporary directory"),
             mode,
+            shared_reads: false,
+        }
+    }
+
+    /// The same, with the store opened `shared_reads` (redb's `SingleWriter` mode).
+    pub fn shared_reads(mode: SyncMode) -> Self {
+        RedbHarness {
+            shared_reads: true,
+            ..Self::new(mode)
         }
     }
 
@@ -33,6 +43,7 @@ impl RedbHarness {
     pub async fn open_redb(&self) -> Result<RedbBackend> {
         RedbBackend::builder(self.path())
             .sync_mode(self.mode)
+            .shared_reads(self.shared_reads)
             .open()
             .await
     }

@@ -33,6 +33,11 @@ mod redb_off {
     strata::conformance_suite!(RedbHarness::new(SyncMode::Off), persistent);
 }
 
+mod redb_shared_reads {
+    use super::*;
+    strata::conformance_suite!(RedbHarness::shared_reads(SyncMode::Full), persistent);
+}
+
 mod redb_dyn {
     use super::*;
     strata::conformance_suite!(DoubleDyn(RedbHarness::new(SyncMode::Full)), persistent);

@@ -90,6 +90,9 @@ impl RedbBackend {
         }
         let mut builder = Database::builder();
         builder.set_cache_size(config.cache_size);
+        if config.shared_reads {
+            builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+        }
         let open_error = |e: redb::Error| {
             redb_error(Operation::Open, e).with_context("path", config.path.display())
         };

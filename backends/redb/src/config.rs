@@ -88,6 +88,11 @@ pub struct RedbConfig {
     /// or to measure what checksums cost. An existing store keeps the format it was created
     /// with, whatever this says.
     pub checksums: bool,
+    /// Lets other processes open the file read-only while this store has it open (redb's
+    /// `SingleWriter` concurrency mode; Linux, macOS and Windows), so `strata info`, `dump`,
+    /// `verify` and `backup` work on a running application's store. Default `false`: redb's
+    /// exclusive lock, which refuses every other process.
+    pub shared_reads: bool,
 }
 
 impl Default for RedbConfig {
@@ -120,6 +125,7 @@ impl RedbConfig {
             create_over_empty_file: false,
             verify_on_open: false,
             checksums: true,
+            shared_reads: false,
         }
     }
 
@@ -277,6 +283,13 @@ impl RedbBuilder {
     /// `true`.
     pub fn checksums(mut self, yes: bool) -> Self {
         self.config.checksums = yes;
+        self
+    }
+
+    /// Lets other processes read the file while this store has it open (see
+    /// [`RedbConfig::shared_reads`]). Default `false`.
+    pub fn shared_reads(mut self, yes: bool) -> Self {
+        self.config.shared_reads = yes;
         self
     }
 

@@ -69,7 +69,10 @@ impl ReadOnlyStore {
             _ => {}
         }
         let opened = crate::blocking::catch(op, || {
+            // The mode of a store opened with `shared_reads`: then this handle shares the file
+            // with its writer; a store opened exclusively refuses it (`Unavailable`).
             let db = redb::Builder::new()
+                .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
                 .open_read_only(&path)
                 .map_err(|e| redb_error(op, e))?;
             let checksums = crate::checksum::read_format(&db, KEYSPACE_TABLE_PREFIX)?;
