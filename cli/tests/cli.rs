@@ -539,6 +539,35 @@ fn every_command_works_on_a_remote_sqld_by_url() {
         "{}",
         stderr(&local_only)
     );
+    // A table in a format this Strata does not read is refused by reading commands too.
+    let set_format = |format: i64| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let db = libsql::Builder::new_remote(url.clone(), token.clone())
+                .build()
+                .await
+                .unwrap();
+            let conn = db.connect().unwrap();
+            conn.execute(
+                "UPDATE strata_meta SET value = ?1 WHERE name = 'format'",
+                [format],
+            )
+            .await
+            .unwrap();
+        })
+    };
+    set_format(99);
+    let newer = strata_with(&["get", &url, "-k", "copy", "user:1"], None, &env);
+    assert_eq!(newer.status.code(), Some(1));
+    assert!(stderr(&newer).contains("format 99"), "{}", stderr(&newer));
+    set_format(2);
+    let unreachable = strata_with(&["info", "http://127.0.0.1:9"], None, &env);
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(
+        stderr(&unreachable).contains("cannot reach"),
+        "{}",
+        stderr(&unreachable)
+    );
     let unauthorised = strata(&["get", &url, "user:1"]);
     assert!(
         stderr(&unauthorised).contains("unauthorized"),

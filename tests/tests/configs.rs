@@ -64,3 +64,29 @@ async fn a_redb_config_from_json_opens_the_store_it_describes() {
     assert_eq!(err.kind(), strata::ErrorKind::InvalidInput, "{err}");
     assert!(serde_json::from_str::<RedbConfig>(r#"{ "sync": "Full" }"#).is_err());
 }
+
+#[tokio::test]
+async fn shared_reads_needs_full_durability_and_says_so_at_open() {
+    // redb shares only durable commits: with another mode every write would fail later.
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [SyncMode::normal(4), SyncMode::Checkpoint, SyncMode::Off] {
+        let err = strata_redb::RedbBackend::builder(dir.path().join("s.redb"))
+            .shared_reads(true)
+            .sync_mode(mode)
+            .open()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            strata::ErrorKind::InvalidInput,
+            "{mode:?}: {err}"
+        );
+    }
+    let store = strata_redb::RedbBackend::builder(dir.path().join("s.redb"))
+        .shared_reads(true)
+        .open()
+        .await
+        .unwrap();
+    store.put("k".into(), "v".into()).await.unwrap();
+    store.close().await.unwrap();
+}

@@ -91,7 +91,8 @@ pub struct RedbConfig {
     /// Lets other processes open the file read-only while this store has it open (redb's
     /// `SingleWriter` concurrency mode; Linux, macOS and Windows), so `strata info`, `dump`,
     /// `verify` and `backup` work on a running application's store. Default `false`: redb's
-    /// exclusive lock, which refuses every other process.
+    /// exclusive lock, which refuses every other process. Needs [`SyncMode::Full`]: redb
+    /// shares only durable commits (another mode is `InvalidInput` at open).
     pub shared_reads: bool,
 }
 
@@ -146,6 +147,10 @@ impl RedbConfig {
         }
         if self.path.as_os_str().is_empty() {
             return bad("the store needs a path");
+        }
+        // redb refuses non-durable commits on a file shared with other processes.
+        if self.shared_reads && self.sync_mode != SyncMode::Full {
+            return bad("shared_reads needs SyncMode::Full (redb shares only durable commits)");
         }
         if self.reader_threads == 0 || self.reader_threads > 64 {
             return bad("reader_threads must be between 1 and 64");

@@ -23,6 +23,12 @@ pub(crate) fn redb_error(op: Operation, err: impl Into<redb::Error>) -> Error {
         redb::Error::Io(_) | redb::Error::PreviousIo => {
             (ErrorKind::Unexpected, false, "I/O error in redb")
         }
+        // A file left open by a crash: a read-only open may not repair it.
+        redb::Error::RepairAborted => (
+            ErrorKind::Corrupted,
+            false,
+            "the redb file needs a repair (it was not closed cleanly): open it for writing once",
+        ),
         redb::Error::DatabaseClosed => (ErrorKind::Closed, false, "the redb database is closed"),
         redb::Error::TableTypeMismatch { .. } | redb::Error::TableIsMultimap(_) => (
             ErrorKind::Unexpected,

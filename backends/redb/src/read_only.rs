@@ -47,24 +47,23 @@ impl ReadOnlyStore {
     pub fn open(path: impl AsRef<Path>) -> Result<ReadOnlyStore> {
         let path = path.as_ref().to_path_buf();
         let op = Operation::Open;
-        let in_context = |e: Error| {
-            e.with_context("backend", "redb")
-                .with_context("path", path.display())
-        };
+        let in_context = |e: Error| e.with_context("path", path.display());
         match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(in_context(Error::new(
-                    ErrorKind::NotFound,
-                    op,
-                    "no store at this path",
-                )));
+                return Err(in_context(
+                    Error::new(ErrorKind::NotFound, op, "no store at this path")
+                        .with_context("backend", "redb"),
+                ));
             }
             Ok(meta) if meta.len() == 0 => {
-                return Err(in_context(Error::new(
-                    ErrorKind::Corrupted,
-                    op,
-                    "the file is empty, not a redb store",
-                )));
+                return Err(in_context(
+                    Error::new(
+                        ErrorKind::Corrupted,
+                        op,
+                        "the file is empty, not a redb store",
+                    )
+                    .with_context("backend", "redb"),
+                ));
             }
             _ => {}
         }

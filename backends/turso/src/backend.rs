@@ -162,8 +162,14 @@ impl TursoBackend {
     /// the first call when connecting lazily (a failure leaves it for the next call).
     async fn ensure_schema(&self) -> Result<()> {
         if self.shared.config.read_only {
-            // Inspect only: never create or migrate (reads of a missing table read as empty).
-            return Ok(());
+            // Inspect only: never create or migrate; but read the format, once, so a table
+            // this code cannot read is refused (and `open` fails fast on a bad URL or token).
+            return self
+                .shared
+                .schema
+                .get_or_try_init(|| self.check_format_read_only())
+                .await
+                .map(|_| ());
         }
         self.shared
             .schema
@@ -186,6 +192,49 @@ impl TursoBackend {
             })
             .await
             .map(|_| ())
+    }
+
+    /// For a read-only handle: `Ok` if the table is of the format this code reads, or absent
+    /// (a database Strata never wrote); an error for a newer format or a format-1 table
+    /// (which only a read-write open migrates). Writes nothing.
+    async fn check_format_read_only(&self) -> Result<()> {
+        let op = Operation::Open;
+        let reader = &self.shared.reader;
+        let none: Vec<Arg> = Vec::new();
+        let refused = |message: String| {
+            Err(Error::new(ErrorKind::Unexpected, op, message).with_context("backend", "turso"))
+        };
+        let format = match self
+            .resilient(op, || reader.rows(op, sql::READ_FORMAT, &none))
+            .await
+        {
+            Ok(rows) => rows
+                .first()
+                .map(|row| integer_cell(op, row.first()))
+                .transpose()?,
+            Err(e) if e.to_string().contains("no such table") => None,
+            Err(e) => return Err(e),
+        };
+        match format {
+            Some(f) if f == sql::FORMAT => Ok(()),
+            Some(f) => refused(format!(
+                "strata_kv has format {f}; this Strata reads format {}",
+                sql::FORMAT
+            )),
+            None => {
+                let rows = self
+                    .resilient(op, || reader.rows(op, sql::HAS_TABLE, &none))
+                    .await?;
+                if integer_cell(op, rows.first().and_then(|row| row.first()))? > 0 {
+                    refused(
+                        "strata_kv has the old format 1: open it read-write once to migrate it"
+                            .to_string(),
+                    )
+                } else {
+                    Ok(())
+                }
+            }
+        }
     }
 
     /// Records the table's format, migrating a format-1 table (versions with the node packed
@@ -398,10 +447,12 @@ impl TursoBackend {
         // Recorded when the call ends however it ends: a caller's timeout that drops this
         // future still counts the call (as cancelled) and refreshes the breaker gauge.
         let mut call = CallMetrics::start(op, self);
+        let mut refused = false;
         let result = self
-            .attempts(op, deadline, f)
+            .attempts(op, deadline, f, &mut refused)
             .instrument(span.clone())
             .await;
+        call.refused = refused;
         match &result {
             Ok(_) => call.outcome = Some(None),
             Err(e) => {
@@ -413,7 +464,13 @@ impl TursoBackend {
     }
 
     /// The attempts of one call (see [`resilient_within`](Self::resilient_within)).
-    async fn attempts<T, F, Fut>(&self, op: Operation, deadline: Duration, f: F) -> Result<T>
+    async fn attempts<T, F, Fut>(
+        &self,
+        op: Operation,
+        deadline: Duration,
+        f: F,
+        refused: &mut bool,
+    ) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -427,7 +484,11 @@ impl TursoBackend {
             let permit = match self.shared.breaker.admit(op) {
                 Ok(permit) => permit,
                 Err(e) if sent_before => return Err(maybe_sent(e)),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The open breaker refused the call before anything was sent.
+                    *refused = attempt == 1;
+                    return Err(e);
+                }
             };
             let err = match tokio::time::timeout(deadline, f()).await {
                 Ok(Ok(value)) => {
@@ -882,6 +943,8 @@ struct CallMetrics<'a> {
     backend: &'a TursoBackend,
     /// `None` while running; `Some(None)` on success, `Some(Some(kind))` on failure.
     outcome: Option<Option<&'static str>>,
+    /// The open breaker refused the call before it was sent.
+    refused: bool,
 }
 
 impl<'a> CallMetrics<'a> {
@@ -891,6 +954,7 @@ impl<'a> CallMetrics<'a> {
             started: std::time::Instant::now(),
             backend,
             outcome: None,
+            refused: false,
         }
     }
 }
@@ -907,10 +971,7 @@ impl Drop for CallMetrics<'_> {
             None => Some("cancelled"),
         };
         // A call the open breaker refused never reached the server: not a latency sample.
-        let refused = open
-            && kind == Some("unavailable")
-            && self.started.elapsed() < Duration::from_millis(1);
-        if !refused {
+        if !self.refused {
             metrics::histogram!(names::REMOTE_CALL_SECONDS, "op" => op)
                 .record(self.started.elapsed().as_secs_f64());
         }

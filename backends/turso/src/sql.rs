@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS strata_meta (name TEXT PRIMARY KEY, value INTEGER NOT
 /// The table format this code writes: 2 = timestamps `ms << 20 | counter` with the node in
 /// its own column. Format 1 (no record) packed `((ms << 14 | counter) << 10) | node`.
 pub(crate) const FORMAT: i64 = 2;
+/// Whether the data table exists (1 or 0).
+pub(crate) const HAS_TABLE: &str =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'strata_kv'";
 pub(crate) const READ_FORMAT: &str = "SELECT value FROM strata_meta WHERE name = 'format'";
 pub(crate) const HAS_NODE_COLUMN: &str =
     "SELECT COUNT(*) FROM pragma_table_info('strata_kv') WHERE name = 'node'";

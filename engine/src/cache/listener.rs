@@ -109,6 +109,16 @@ impl<'a> Notices<'a> {
             });
             return;
         }
+        // Reset however this ends (a panic that escapes `call`, say), so the thread's later
+        // notices are delivered, not queued for ever.
+        struct Delivering;
+        impl Drop for Delivering {
+            fn drop(&mut self) {
+                DELIVERING.with(|d| d.set(false));
+                QUEUED.with(|q| q.borrow_mut().clear());
+            }
+        }
+        let _delivering = Delivering;
         let mut batch: Vec<(Listener, Eviction)> = self
             .pending
             .into_iter()
@@ -123,7 +133,6 @@ impl<'a> Notices<'a> {
                 break;
             }
         }
-        DELIVERING.with(|d| d.set(false));
     }
 }
 

@@ -138,13 +138,15 @@ impl Inner {
             let shards = &by_id[ks as usize];
             let removed = shards.of(hash).write().remove(hash, &key);
             if let Some(slot) = removed {
-                bump(&self.counters.evicted_capacity);
-                notices.push(
-                    &shards.name,
-                    slot.key,
-                    Some(slot.entry.value),
-                    RemovalCause::Size,
-                );
+                // One that had expired already left for that reason, as `note_left` says.
+                let cause = if slot.entry.expired(self.now()) {
+                    bump(&self.counters.evicted_ttl);
+                    RemovalCause::Expired
+                } else {
+                    bump(&self.counters.evicted_capacity);
+                    RemovalCause::Size
+                };
+                notices.push(&shards.name, slot.key, Some(slot.entry.value), cause);
             }
         }
     }
@@ -283,14 +285,15 @@ impl MemoryCache {
     /// shards). Returns how many keys were restored.
     pub fn restore_frequencies(&self, hot: &crate::cache::HotSet) -> usize {
         let mut ids: HashMap<&str, Option<u32>> = HashMap::new();
+        let mut created = 0;
         for k in hot.keys() {
             if ids.contains_key(k.keyspace.as_str()) {
                 continue;
             }
-            let usable = ids.values().filter(|id| id.is_some()).count()
-                < crate::cache::MAX_RESTORED_KEYSPACES
+            let usable = created < crate::cache::MAX_RESTORED_KEYSPACES
                 && crate::validate::check_keyspace_name(&k.keyspace).is_ok();
             let id = usable.then(|| self.inner.keyspace_shards(&k.keyspace).0);
+            created += usize::from(usable);
             ids.insert(&k.keyspace, id);
         }
         let max_key = self.inner.caps().max_key_size;
