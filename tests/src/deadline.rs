@@ -13,6 +13,17 @@ pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what}: no progress within {LIMIT:?} (a hang)"))
 }
 
+/// Awaits `fut`, panicking with `what` if it takes longer than `limit`.
+pub async fn bounded_within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    fut: impl Future<Output = T>,
+) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no progress within {limit:?} (a hang)"))
+}
+
 /// The output of `fut`, which must be ready at its first poll (a memory-cache call, a cache
 /// hit): a future that would wait panics instead of hanging.
 pub fn ready<F: Future>(fut: F) -> F::Output {

@@ -52,9 +52,11 @@ enum Patience {
 }
 
 /// Runs `fut` under `patience`; `None` if it was dropped before finishing.
-async fn drive<T>(patience: Patience, fut: impl Future<Output = T>) -> Option<T> {
+/// Runs `fut` with the given patience. Awaited to the end, it is bounded on its own and named
+/// by `what`, so a hang names the operation, not only the schedule.
+async fn drive<T>(patience: Patience, what: &str, fut: impl Future<Output = T>) -> Option<T> {
     match patience {
-        Patience::Await => Some(fut.await),
+        Patience::Await => Some(crate::deadline::bounded(what, fut).await),
         Patience::Timeout(us) => tokio::time::timeout(Duration::from_micros(us), fut)
             .await
             .ok(),
@@ -152,7 +154,8 @@ async fn task(
             }
             6 | 7 => {
                 let start = history.tick();
-                let got = drive(how, store.get(&key)).await;
+                let what = format!("{label}: get {key:?}");
+                let got = drive(how, &what, store.get(&key)).await;
                 if let Some(Ok(got)) = got {
                     history.check_read(&key, &got, start, evicts, &label);
                 }
@@ -160,7 +163,8 @@ async fn task(
             }
             _ => {
                 let start = history.tick();
-                let got = drive(how, store.get_many(&shape.keys)).await;
+                let what = format!("{label}: get_many");
+                let got = drive(how, &what, store.get_many(&shape.keys)).await;
                 if let Some(Ok(got)) = got {
                     for (k, v) in shape.keys.iter().zip(&got) {
                         history.check_read(k, v, start, evicts, &label);
@@ -170,9 +174,12 @@ async fn task(
             }
         };
         let ids = history.begin(&ops);
+        let what = format!("{label}: write {ops:?}");
         let outcome = match ops.as_slice() {
-            [(key, Some(v))] => drive(how, store.put(key.clone(), v.clone())).await,
-            [(key, None)] => drive(how, store.delete(key)).await.map(|r| r.map(|_| ())),
+            [(key, Some(v))] => drive(how, &what, store.put(key.clone(), v.clone())).await,
+            [(key, None)] => drive(how, &what, store.delete(key))
+                .await
+                .map(|r| r.map(|_| ())),
             _ => {
                 let mut batch = WriteBatch::new();
                 for (k, v) in &ops {
@@ -181,7 +188,7 @@ async fn task(
                         None => batch.delete(k.clone()),
                     };
                 }
-                drive(how, store.write_batch(batch)).await
+                drive(how, &what, store.write_batch(batch)).await
             }
         };
         match outcome {
@@ -234,8 +241,10 @@ pub async fn run_schedules(name: &str, subject: &Subject, schedules: usize, seed
                 }
             }
         });
+        // Each awaited operation has its own bound (see `drive`); this one catches a task that
+        // hangs between operations, with room for many slow ones in a row.
         for handle in handles {
-            bounded(&label, handle)
+            crate::deadline::bounded_within(4 * crate::deadline::LIMIT, &label, handle)
                 .await
                 .unwrap_or_else(|e| panic!("{label}: a task failed: {e}"));
         }
