@@ -330,12 +330,56 @@ fn bench_group_commit(c: &mut Criterion) {
     group.finish();
 }
 
+/// What redb's `SingleWriter` mode (`shared_reads`, which lets other processes read the file)
+/// costs the owner: point reads and fsynced single puts, against the default exclusive lock.
+fn bench_shared_reads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shared_reads");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = multi_thread();
+    let open = |name: &str, shared: bool| {
+        let store = rt
+            .block_on(
+                RedbBackend::builder(dir.path().join(name))
+                    .sync_mode(SyncMode::Full)
+                    .shared_reads(shared)
+                    .open(),
+            )
+            .unwrap();
+        rt.block_on(store.write_batch(ten_thousand().0)).unwrap();
+        store
+    };
+    let stores = [
+        ("exclusive", open("e.redb", false)),
+        ("shared", open("s.redb", true)),
+    ];
+    let counter = AtomicU64::new(0);
+    let value = vec![7u8; VALUE_LEN];
+    for (label, store) in &stores {
+        group.bench_function(format!("get/{label}"), |b| {
+            b.to_async(&rt).iter(|| {
+                let k = key(counter.fetch_add(7919, Ordering::Relaxed) % 10_000);
+                async move { assert!(store.get(&k).await.unwrap().is_some()) }
+            })
+        });
+    }
+    for (label, store) in &stores {
+        group.bench_function(format!("put_full/{label}"), |b| {
+            b.to_async(&rt).iter(|| {
+                let k = key(counter.fetch_add(7919, Ordering::Relaxed) % 10_000);
+                let v = value.clone();
+                async move { store.put(k.into(), v.into()).await.unwrap() }
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_put, bench_get, bench_get_tasks, bench_scan, bench_batch, bench_group_commit
+    targets = bench_put, bench_get, bench_get_tasks, bench_scan, bench_batch, bench_group_commit, bench_shared_reads
 }
 criterion_main!(benches);
