@@ -92,30 +92,36 @@ pub(crate) fn checked<'a>(op: Operation, key: &[u8], stored: &'a [u8]) -> Result
     Ok(value)
 }
 
+/// The store's format record: whether its values carry checksums, or `None` without a record.
+fn recorded_format(db: &impl ReadableDatabase) -> Result<Option<bool>> {
+    let op = Operation::Open;
+    let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
+    let table = match txn.open_table(META) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(redb_error(op, e)),
+    };
+    let Some(format) = table.get(FORMAT_KEY).map_err(|e| redb_error(op, e))? else {
+        return Ok(None);
+    };
+    match format.value() {
+        CHECKSUMMED => Ok(Some(true)),
+        LEGACY => Ok(Some(false)),
+        other => Err(Error::new(
+            ErrorKind::Corrupted,
+            op,
+            format!("unknown or damaged store format record {other:#x}"),
+        )
+        .with_context("backend", "redb")),
+    }
+}
+
 /// Reads (or, for a new store, records) whether this store's values carry checksums; a new
 /// store gets them if `want`.
 pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str, want: bool) -> Result<bool> {
     let op = Operation::Open;
-    {
-        let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-        match txn.open_table(META) {
-            Ok(table) => {
-                if let Some(format) = table.get(FORMAT_KEY).map_err(|e| redb_error(op, e))? {
-                    return match format.value() {
-                        CHECKSUMMED => Ok(true),
-                        LEGACY => Ok(false),
-                        other => Err(Error::new(
-                            ErrorKind::Corrupted,
-                            op,
-                            format!("unknown or damaged store format record {other:#x}"),
-                        )
-                        .with_context("backend", "redb")),
-                    };
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(redb_error(op, e)),
-        }
+    if let Some(checksums) = recorded_format(db)? {
+        return Ok(checksums);
     }
     let legacy = legacy_store(db, keyspace_prefix)?;
     let txn = db.begin_write().map_err(|e| redb_error(op, e))?;
@@ -131,27 +137,8 @@ pub(crate) fn settle_format(db: &Database, keyspace_prefix: &str, want: bool) ->
 /// Whether the store in `db` carries checksums, read without writing anything: from its
 /// format record, else legacy if it has keyspaces, else (an empty file) checksummed.
 pub(crate) fn read_format(db: &impl ReadableDatabase, keyspace_prefix: &str) -> Result<bool> {
-    let op = Operation::Open;
-    {
-        let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
-        match txn.open_table(META) {
-            Ok(table) => {
-                if let Some(format) = table.get(FORMAT_KEY).map_err(|e| redb_error(op, e))? {
-                    return match format.value() {
-                        CHECKSUMMED => Ok(true),
-                        LEGACY => Ok(false),
-                        other => Err(Error::new(
-                            ErrorKind::Corrupted,
-                            op,
-                            format!("unknown or damaged store format record {other:#x}"),
-                        )
-                        .with_context("backend", "redb")),
-                    };
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(redb_error(op, e)),
-        }
+    if let Some(checksums) = recorded_format(db)? {
+        return Ok(checksums);
     }
     Ok(!legacy_store(db, keyspace_prefix)?)
 }

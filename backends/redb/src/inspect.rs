@@ -117,7 +117,7 @@ impl RedbBackend {
     pub async fn keyspaces(&self) -> Result<Vec<String>> {
         let db = self.database();
         let op = Operation::Scan;
-        self.run_blocking(op, move || {
+        crate::transact::run_blocking(op, move || {
             let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
             Ok(txn
                 .list_tables()
@@ -137,7 +137,7 @@ impl RedbBackend {
             self.config().path.clone(),
         );
         let op = Operation::Scan;
-        self.run_blocking(op, move || {
+        crate::transact::run_blocking(op, move || {
             let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
             info_of(&txn, checksums, path)
         })
@@ -151,7 +151,7 @@ impl RedbBackend {
     pub async fn verify(&self) -> Result<VerifyReport> {
         let (db, checksums) = (self.database(), self.checksums());
         let op = Operation::Scan;
-        self.run_blocking(op, move || {
+        crate::transact::run_blocking(op, move || {
             let txn = db.begin_read().map_err(|e| redb_error(op, e))?;
             verify_of(&txn, checksums)
         })
@@ -166,33 +166,7 @@ impl RedbBackend {
         let dest: PathBuf = dest.into();
         let db = self.database();
         let op = Operation::Scan;
-        self.run_blocking(op, move || copy_store(&*db, &dest)).await
-    }
-
-    fn run_blocking<T, F>(
-        &self,
-        op: Operation,
-        work: F,
-    ) -> impl Future<Output = Result<T>> + use<T, F>
-    where
-        F: FnOnce() -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let started = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => Err(runtime.spawn_blocking(move || crate::blocking::catch(op, work))),
-            Err(_) => Ok(crate::blocking::catch(op, work)),
-        };
-        async move {
-            match started {
-                Ok(done) => done,
-                Err(task) => task.await.map_err(|join| {
-                    Error::unexpected(op, "a blocking redb task failed")
-                        .with_context("backend", "redb")
-                        .with_source(join)
-                })?,
-            }
-            .and_then(|inner| inner)
-        }
+        crate::transact::run_blocking(op, move || copy_store(&*db, &dest)).await
     }
 }
 

@@ -20,7 +20,6 @@ use crate::backend::KEYSPACE_TABLE_PREFIX;
 use crate::error::redb_error;
 use crate::inspect::{StoreFormat, StoreInfo, VerifyReport};
 use crate::transact::{SYSTEM_TABLE_PREFIX, Snapshot, TableRef};
-use crate::writer::table_def;
 
 /// A store file opened read-only. Every call reads one snapshot of the file as it was when the
 /// call began. Calls block (they read the file): from async code, run them with
@@ -173,19 +172,8 @@ impl ReadOnlyStore {
 
     /// The value under `key` in `keyspace`.
     pub fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Bytes>> {
-        let op = Operation::Get;
-        let table = format!("{KEYSPACE_TABLE_PREFIX}{keyspace}");
-        self.read(op, |txn| {
-            let kv = match txn.open_table(table_def(&table)) {
-                Ok(kv) => kv,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(redb_error(op, e)),
-            };
-            let stored = kv.get(key).map_err(|e| redb_error(op, e))?;
-            stored
-                .map(|v| crate::backend::stored_value(self.checksums, op, key, v.value()))
-                .transpose()
-        })
+        let table = self.table_ref(keyspace);
+        self.snapshot(|snap| snap.get(&table, key))
     }
 
     /// Up to `limit` entries of `range` in `keyspace`, in key order.

@@ -317,23 +317,39 @@ impl RedbBackend {
                 file,
             })
         };
-        let started = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => Err(runtime.spawn_blocking(move || crate::blocking::catch(op, work))),
-            Err(_) => Ok(crate::blocking::catch(op, work)),
-        };
+        let running = run_blocking(op, work);
         async move {
-            let result = match started {
-                Ok(done) => done,
-                Err(task) => task.await.map_err(|join| {
-                    Error::unexpected(op, "a blocking redb task failed")
-                        .with_context("backend", "redb")
-                        .with_source(join)
-                })?,
-            }
-            .and_then(|inner| inner);
+            let result = running.await;
             note_damage(&damaged, &result);
             result
         }
+    }
+}
+
+/// Starts `work` on tokio's blocking pool (inline without a runtime), catching a redb panic
+/// as an error; the future is its result. The work starts now, not when the future is polled.
+pub(crate) fn run_blocking<T, F>(
+    op: Operation,
+    work: F,
+) -> impl Future<Output = Result<T>> + Send + use<T, F>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let started = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => Err(runtime.spawn_blocking(move || crate::blocking::catch(op, work))),
+        Err(_) => Ok(crate::blocking::catch(op, work)),
+    };
+    async move {
+        match started {
+            Ok(done) => done,
+            Err(task) => task.await.map_err(|join| {
+                Error::unexpected(op, "a blocking redb task failed")
+                    .with_context("backend", "redb")
+                    .with_source(join)
+            })?,
+        }
+        .and_then(|inner| inner)
     }
 }
 
